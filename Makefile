@@ -1,0 +1,71 @@
+# qapi-jobs: every target a user or CI needs.  `make run` and `make test`
+# set everything up themselves, so they are all a fresh machine needs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
+LISTEN ?= 127.0.0.1:50051
+DATA_DIR ?= data
+
+.PHONY: setup run test generate check-generated lint breaking bench bench-smoke clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	mkdir -p $(DATA_DIR)
+	$(BIN)/qapi-jobs serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: setup
+	$(BIN)/pytest
+
+# Rebuild every generated file from qapi/: the .proto files and their lock,
+# the Python modules and stubs, and the typed client.
+generate: $(STAMP)
+	$(BIN)/python -m qapi_jobs.codegen proto qapi/qapi-schema.json --out proto \
+		--package qapi_jobs.v1 --service JobsService
+	$(BIN)/python -m qapi_jobs.codegen python proto
+	$(BIN)/python -m qapi_jobs.codegen client qapi/qapi-schema.json --proto-package qapi_jobs.v1 \
+		--service JobsService --out client/qapi_jobs/client/generated
+	$(BIN)/ruff format -q client/qapi_jobs/client/generated
+
+# Fails when a committed generated file differs from what `make generate` writes.
+check-generated: generate
+	@git add -N proto client >/dev/null 2>&1 || true
+	@if ! git diff --quiet -- proto client; then \
+		echo "generated files are stale; run 'make generate' and commit:"; \
+		git diff --stat -- proto client; exit 1; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy codegen server client tests bench examples
+	cd proto && ../$(BIN)/buf lint
+	$(MAKE) --no-print-directory breaking
+
+# buf breaking against the previous commit's proto/, so that a change that
+# would break existing clients is caught before it lands.
+breaking: $(STAMP)
+	@if git cat-file -e HEAD~1:proto/buf.yaml 2>/dev/null; then \
+		$(BIN)/buf breaking proto --against '.git#ref=HEAD~1,subdir=proto'; \
+	else echo "buf breaking: no earlier proto/ to compare against"; fi
+
+bench: setup
+	$(BIN)/python -m bench
+
+bench-smoke: setup
+	$(BIN)/python -m bench --smoke
+
+clean:
+	rm -rf $(VENV) tests/node/node_modules .mypy_cache .ruff_cache .pytest_cache

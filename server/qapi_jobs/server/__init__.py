@@ -1,0 +1,1 @@
+"""The qapi-jobs server: job manager, engines and the gRPC adapter."""
