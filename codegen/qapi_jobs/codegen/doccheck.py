@@ -1,0 +1,167 @@
+"""Third checking pass: doc blocks against the definitions they describe.
+
+A description of something that does not exist is always an error.  A
+missing description is an error only under pragma ``doc-required`` (and,
+for members, only outside pragma ``documentation-exceptions``), which is
+how QEMU's own schema and this project's schema are written; schemas
+without the pragma, such as older QEMU files, may leave things out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qapi_jobs.codegen.docparse import ParsedDoc
+from qapi_jobs.codegen.errors import SchemaError
+from qapi_jobs.codegen.model import (
+    Alternate,
+    Command,
+    Definition,
+    Enum,
+    Event,
+    Feature,
+    SourceInfo,
+    Struct,
+    Union,
+)
+from qapi_jobs.codegen.table import DefinitionTable, kind_of
+
+
+@dataclass(frozen=True)
+class _Item:
+    """Something a doc block may describe."""
+
+    name: str
+    what: str
+    info: SourceInfo | None
+    required: bool
+
+
+def check_docs(table: DefinitionTable) -> None:
+    """Check every doc block against its definition, in schema order."""
+    for name in table.order:
+        parsed = table.docs.get(name)
+        if parsed is not None:
+            _check_one(table, table.defs[name], parsed)
+
+
+def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> None:
+    items, noun = _describable(table, defn)
+    features = _features(table, defn)
+    kind = kind_of(defn)
+    by_name = {item.name: item for item in items}
+    for entry in parsed.members:
+        if entry.name not in by_name:
+            raise SchemaError(
+                entry.info,
+                f"doc block of {kind} '{defn.name}' describes '@{entry.name}', but there is "
+                f"no {noun} '{entry.name}'; remove the description or fix its name",
+            )
+    feature_names = {f.name for f, _ in features}
+    for entry in parsed.features:
+        if entry.name not in feature_names:
+            raise SchemaError(
+                entry.info,
+                f"doc block of {kind} '{defn.name}' describes feature '@{entry.name}', but "
+                f"'{defn.name}' has no feature '{entry.name}'; remove it or fix its name",
+            )
+    pragmas = table.pragmas
+    if not pragmas.doc_required:
+        return
+    described = {entry.name for entry in parsed.members}
+    if defn.name not in pragmas.documentation_exceptions:
+        for item in items:
+            if item.required and item.name not in described:
+                assert item.info is not None
+                raise SchemaError(
+                    item.info,
+                    f"{item.what} is not documented; add '@{item.name}: ...' to the doc block "
+                    f"of '{defn.name}' (pragma 'doc-required' is true), or list "
+                    f"'{defn.name}' in pragma 'documentation-exceptions'",
+                )
+    described_features = {entry.name for entry in parsed.features}
+    for feature, what in features:
+        if feature.name not in described_features:
+            assert feature.info is not None
+            raise SchemaError(
+                feature.info,
+                f"feature '{feature.name}' of {what} is not documented; add "
+                f"'@{feature.name}: ...' after a 'Features:' line in the doc block of "
+                f"'{defn.name}' (pragma 'doc-required' is true)",
+            )
+
+
+def _describable(table: DefinitionTable, defn: Definition) -> tuple[list[_Item], str]:
+    """What the doc block of ``defn`` may describe, and the noun for it."""
+    if isinstance(defn, Enum):
+        what = f"value '{{}}' of enum '{defn.name}'"
+        return [_Item(v.name, what.format(v.name), v.info, True) for v in defn.values], "value"
+    if isinstance(defn, Struct):
+        return _own_members(table, defn.name, required=True), "member"
+    if isinstance(defn, Alternate):
+        what = f"branch '{{}}' of alternate '{defn.name}'"
+        items = [_Item(b.name, what.format(b.name), b.info, True) for b in defn.branches]
+        return items, "branch"
+    if isinstance(defn, Union):
+        base = table.defs[defn.base]
+        items = []
+        if base.implicit:
+            items = _own_members(table, base.name, required=base.name not in table.synthetic)
+        items += [_Item(b.name, "", b.info, False) for b in defn.branches]
+        return items, "base member or branch"
+    assert isinstance(defn, Command | Event)
+    if defn.arg_type is None:
+        return [], "argument"
+    arg = table.defs[defn.arg_type]
+    if arg.implicit:
+        return _own_members(table, arg.name, required=True), "argument"
+    return _all_arguments(table, arg), "argument"
+
+
+def _own_members(table: DefinitionTable, struct_name: str, *, required: bool) -> list[_Item]:
+    struct = table.defs[struct_name]
+    assert isinstance(struct, Struct)
+    return [
+        _Item(m.name, table.describe_member(struct_name, m.name), m.info, required)
+        for m in struct.members
+    ]
+
+
+def _all_arguments(table: DefinitionTable, arg: Definition) -> list[_Item]:
+    """Members of a named argument type; documenting them is optional."""
+    if isinstance(arg, Union):
+        arg = table.defs[arg.base]
+    items: list[_Item] = []
+    current: Definition | None = arg
+    while isinstance(current, Struct):
+        items += _own_members(table, current.name, required=False)
+        current = table.defs.get(current.base) if current.base else None
+    return items
+
+
+def _features(table: DefinitionTable, defn: Definition) -> list[tuple[Feature, str]]:
+    """Features the doc block of ``defn`` must describe, each with its owner."""
+    what = f"{kind_of(defn)} '{defn.name}'"
+    result = [(f, what) for f in defn.features]
+    if isinstance(defn, Enum):
+        for value in defn.values:
+            result += [(f, f"value '{value.name}' of {what}") for f in value.features]
+        return result
+    owner: str | None = None
+    if isinstance(defn, Struct):
+        owner = defn.name
+    elif isinstance(defn, Union) and table.defs[defn.base].implicit:
+        owner = defn.base
+    elif (
+        isinstance(defn, Command | Event)
+        and defn.arg_type is not None
+        and table.defs[defn.arg_type].implicit
+    ):
+        owner = defn.arg_type
+    if owner is not None:
+        struct = table.defs[owner]
+        assert isinstance(struct, Struct)
+        for member in struct.members:
+            described = table.describe_member(owner, member.name)
+            result += [(f, described) for f in member.features]
+    return result

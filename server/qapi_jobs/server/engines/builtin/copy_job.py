@@ -1,0 +1,134 @@
+"""What backup and mirror share: opening the images and undoing a created target.
+
+A copy job claims its two files when it starts running, opens the source,
+then either creates the target (sparse, with the source's size) or opens
+the existing one and checks that it is large enough.  If the job fails or
+is cancelled, :meth:`ImageCopyJob.abort` removes a target the job created;
+:meth:`ImageCopyJob.clean` lets go of the claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+
+from qapi_jobs.server.engines.builtin import files
+from qapi_jobs.server.engines.builtin.claims import PathClaims
+from qapi_jobs.server.engines.builtin.copy import BlockCopier
+from qapi_jobs.server.engines.builtin.paths import ImagePath
+from qapi_jobs.server.engines.builtin.threads import run_to_completion
+from qapi_jobs.server.engines.builtin.transfer import error_text, io_step
+from qapi_jobs.server.jobs.driver import JobContext, JobDriver, JobFailed
+from qapi_jobs.server.jobs.errors import JobError
+
+SIZE_MISMATCH = "Source and target image have different sizes"
+"""QEMU's text for a target that cannot hold the source."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopySpec:
+    """The checked arguments of a backup or mirror."""
+
+    source: ImagePath
+    target: ImagePath
+    create_target: bool
+    """True for mode ``absolute-paths``: the job creates the target."""
+    chunk_size: int
+    """The largest amount of data moved by one blocking call."""
+
+
+@dataclass
+class OpenImages:
+    """The two open descriptors of a running copy job and the source's size."""
+
+    copier: BlockCopier
+    size: int
+
+    def close(self) -> None:
+        """Close both descriptors (closing a local file does not wait on the disk)."""
+        files.close_quietly(self.copier.source)
+        files.close_quietly(self.copier.target)
+
+
+class ImageCopyJob(JobDriver):
+    """Base of the drivers that copy a source image onto a target image."""
+
+    def __init__(self, spec: CopySpec, claims: PathClaims) -> None:
+        self.spec = spec
+        self._claims = claims
+        self._created: files.CreatedFile | None = None
+
+    @property
+    def created_target(self) -> bool:
+        """Whether this job has created its target file (and would remove it on abort)."""
+        return self._created is not None
+
+    async def open_images(self, ctx: JobContext) -> OpenImages:
+        """Claim both files, open the source and create or open the target.
+
+        Raises JobFailed with a QEMU-style message if either cannot be had.
+        """
+        try:
+            self._claims.claim(self, self.job_type, (self.spec.source, self.spec.target))
+        except JobError as exc:
+            raise JobFailed(exc.message) from exc
+        source = await self._open(ctx, self.spec.source, writable=False)
+        try:
+            size = (await ctx.run_blocking(os.fstat, source)).st_size
+            target = await self._open_target(ctx, size)
+        except BaseException:
+            files.close_quietly(source)
+            raise
+        return OpenImages(BlockCopier(source, target, self.spec.chunk_size), size)
+
+    async def _open(self, ctx: JobContext, image: ImagePath, *, writable: bool) -> int:
+        try:
+            return await ctx.run_blocking(files.open_image, image.real, writable)
+        except OSError as exc:
+            raise JobFailed(f"Could not open '{image.name}': {error_text(exc)}") from exc
+
+    async def _open_target(self, ctx: JobContext, size: int) -> int:
+        target = self.spec.target
+        if self.spec.create_target:
+            try:
+                return await run_to_completion(ctx, self._create_target, size)
+            except OSError as exc:
+                raise JobFailed(f"Could not create '{target.name}': {error_text(exc)}") from exc
+        fd = await self._open(ctx, target, writable=True)
+        try:
+            target_size = (await ctx.run_blocking(os.fstat, fd)).st_size
+        except BaseException:
+            files.close_quietly(fd)
+            raise
+        if target_size < size:
+            files.close_quietly(fd)
+            raise JobFailed(SIZE_MISMATCH)
+        return fd
+
+    def _create_target(self, size: int) -> int:
+        # Runs in a worker thread.  The new file is recorded right here, so
+        # that abort() removes it even if the wait for this thread was cancelled.
+        fd, self._created = files.create_image(self.spec.target.real, size)
+        return fd
+
+    async def flush(self, ctx: JobContext, images: OpenImages) -> None:
+        """Make the target durable: its data, and its directory entry if the job made it."""
+        await io_step(ctx, images.copier.flush)
+        if self._created is not None:
+            try:
+                await ctx.run_blocking(files.sync_directory_of, self._created.path)
+            except OSError as exc:
+                raise JobFailed(
+                    f"Could not flush '{self.spec.target.name}': {error_text(exc)}"
+                ) from exc
+
+    async def abort(self) -> None:
+        """Remove the target if this job created it: a failed copy leaves nothing behind."""
+        created, self._created = self._created, None
+        if created is not None:
+            await asyncio.to_thread(created.remove)
+
+    async def clean(self) -> None:
+        """Release the job's claims on its files."""
+        self._claims.release(self)

@@ -1,0 +1,34 @@
+"""Shared fixtures for the front-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from qapi_jobs.codegen.frontend import load_schema
+from qapi_jobs.codegen.model import Schema
+
+QEMU_ROOT = Path("/work/shared/qemu-qapi/qapi-schema.json")
+
+
+@pytest.fixture(scope="session")
+def qemu_schema() -> Schema:
+    """QEMU's whole current schema, parsed once per session."""
+    if not QEMU_ROOT.exists():
+        pytest.skip("QEMU schema not available")
+    return load_schema(QEMU_ROOT)
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write schema files under tmp_path; returns the path of the first one."""
+
+    def _write(text: str, name: str = "schema.json", files: dict[str, str] | None = None) -> Path:
+        for rel, content in {name: text, **(files or {})}.items():
+            path = tmp_path / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        return tmp_path / name
+
+    return _write

@@ -1,0 +1,142 @@
+"""Confinement to the data directory: symbolic links in and out of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from qapi_jobs.server.engines.builtin import BuiltinEngine
+from qapi_jobs.server.engines.builtin.paths import DataDir
+from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+
+from .fakes import FakeContext, run_job
+from .images import MIB, make_dense
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    path = tmp_path / "outside"
+    path.mkdir()
+    make_dense(path / "secret.img", MIB)
+    return path
+
+
+async def refused(engine: BuiltinEngine, command: str, arguments: dict[str, object]) -> JobError:
+    with pytest.raises(JobError) as caught:
+        await engine.prepare(command, arguments)
+    return caught.value
+
+
+async def test_symlinked_file_leading_outside(
+    engine: BuiltinEngine, data_dir: Path, outside: Path
+) -> None:
+    (data_dir / "link.img").symlink_to(outside / "secret.img")
+    error = await refused(
+        engine, "drive-backup", {"device": "link.img", "target": "copy.img", "sync": "full"}
+    )
+    assert error.kind is ErrorKind.PERMISSION_DENIED
+    assert error.reason == "SYMLINK_ESCAPES_DATA_DIR"
+    assert error.message == (
+        "Image path 'link.img' leads outside the data directory through a symbolic link; "
+        "use a path whose links stay inside the data directory"
+    )
+    assert str(outside) not in error.message
+
+
+async def test_symlinked_directory_leading_outside(
+    engine: BuiltinEngine, data_dir: Path, outside: Path
+) -> None:
+    make_dense(data_dir / "disk.img", MIB)
+    (data_dir / "out").symlink_to(outside, target_is_directory=True)
+    error = await refused(
+        engine, "drive-backup", {"device": "disk.img", "target": "out/copy.img", "sync": "full"}
+    )
+    assert error.kind is ErrorKind.PERMISSION_DENIED
+    assert not (outside / "copy.img").exists()
+
+
+async def test_dangling_symlink_leading_outside(
+    engine: BuiltinEngine, data_dir: Path, outside: Path
+) -> None:
+    (data_dir / "trap.img").symlink_to(outside / "would-be-created.img")
+    error = await refused(
+        engine,
+        "blockdev-create",
+        {"job-id": "c1", "options": {"driver": "raw", "filename": "trap.img", "size": 1}},
+    )
+    assert error.kind is ErrorKind.PERMISSION_DENIED
+    assert not (outside / "would-be-created.img").exists()
+
+
+async def test_symlink_to_the_root_directory(engine: BuiltinEngine, data_dir: Path) -> None:
+    (data_dir / "root").symlink_to("/", target_is_directory=True)
+    error = await refused(
+        engine, "drive-backup", {"device": "root/etc/passwd", "target": "x.img", "sync": "full"}
+    )
+    assert error.kind is ErrorKind.PERMISSION_DENIED
+
+
+async def test_symlinks_inside_the_directory_are_followed(
+    engine: BuiltinEngine, data_dir: Path
+) -> None:
+    content = make_dense(data_dir / "disk.img", MIB)
+    (data_dir / "images").mkdir()
+    (data_dir / "current.img").symlink_to("disk.img")
+    (data_dir / "backups").symlink_to("images", target_is_directory=True)
+    plan = await engine.prepare(
+        "drive-backup",
+        {"device": "current.img", "target": "backups/copy.img", "sync": "full"},
+    )
+    assert plan.job_id == "current.img"
+    assert (await run_job(plan.driver, FakeContext())).status == "completed"
+    assert (data_dir / "images" / "copy.img").read_bytes() == content
+
+
+async def test_symlink_planted_after_prepare_is_not_followed(
+    engine: BuiltinEngine, data_dir: Path, outside: Path
+) -> None:
+    make_dense(data_dir / "disk.img", MIB)
+    plan = await engine.prepare(
+        "drive-backup",
+        {"device": "disk.img", "target": "copy.img", "sync": "full"},
+    )
+    (data_dir / "copy.img").symlink_to(outside / "planted.img")
+    outcome = await run_job(plan.driver, FakeContext())
+    assert outcome.status == "failed"
+    assert not (outside / "planted.img").exists()
+
+
+async def test_source_swapped_for_a_symlink_after_prepare(
+    engine: BuiltinEngine, data_dir: Path, outside: Path
+) -> None:
+    make_dense(data_dir / "disk.img", MIB)
+    plan = await engine.prepare(
+        "drive-backup", {"device": "disk.img", "target": "copy.img", "sync": "full"}
+    )
+    (data_dir / "disk.img").unlink()
+    (data_dir / "disk.img").symlink_to(outside / "secret.img")
+    outcome = await run_job(plan.driver, FakeContext())
+    assert outcome.status == "failed"
+    assert outcome.error is not None and "Could not open 'disk.img'" in outcome.error
+    assert not (data_dir / "copy.img").exists()
+
+
+def test_resolve_keeps_the_clients_name(data_dir: Path) -> None:
+    (data_dir / "a").mkdir()
+    resolved = DataDir(data_dir).resolve("a//./b.img", parameter="target")
+    assert resolved.name == "a//./b.img"
+    assert resolved.real == data_dir.resolve() / "a" / "b.img"
+
+
+def test_data_dir_given_through_a_symlink(tmp_path: Path, data_dir: Path) -> None:
+    (tmp_path / "alias").symlink_to(data_dir, target_is_directory=True)
+    resolved = DataDir(tmp_path / "alias").resolve("x.img", parameter="target")
+    assert resolved.real == data_dir.resolve() / "x.img"
+
+
+def test_symlink_loop_stays_inside(data_dir: Path) -> None:
+    os.symlink("loop2", data_dir / "loop1")
+    os.symlink("loop1", data_dir / "loop2")
+    resolved = DataDir(data_dir).resolve("loop1", parameter="device")
+    assert resolved.real.is_relative_to(data_dir.resolve())
