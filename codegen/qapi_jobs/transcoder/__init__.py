@@ -1,0 +1,58 @@
+"""Descriptor-driven transcoding between QMP JSON and the generated Protobuf messages.
+
+QMP JSON differs from protobuf's own JSON mapping (unions are flat, alternates
+are untagged, enums use QAPI names, 64-bit integers are numbers, optional
+arrays are bare), so this package walks the message descriptors and the QAPI
+custom options instead.  It needs no schema and has no code per type.
+
+JSON values are the plain Python objects ``json.loads`` produces::
+
+    info = to_message({"id": "j0", "type": "backup", ...}, job_pb2.JobInfo)
+    from_message(info)                      # -> the same dict
+    encode_execute(service_pb2.JobPauseRequest(id="j0"))
+    # -> {"execute": "job-pause", "arguments": {"id": "j0"}}
+    decode_event(service_pb2.Event, "JOB_STATUS_CHANGE", data, timestamp)
+
+Decoding ignores unknown object members and rejects everything else the
+schema does not allow; encoding rejects unset required members, unspecified
+enums and unknown fields.  Both raise :class:`TranscodeError`, whose
+``path`` (``$.options.size``) says where.  A descriptor that does not follow
+the mapping raises :class:`DescriptorError`.
+"""
+
+from qapi_jobs.transcoder.decode import to_message
+from qapi_jobs.transcoder.encode import from_message
+from qapi_jobs.transcoder.errors import DescriptorError, TranscodeError
+from qapi_jobs.transcoder.qmp import (
+    Command,
+    command_table,
+    decode_arguments,
+    decode_event,
+    decode_result,
+    encode_arguments,
+    encode_event,
+    encode_execute,
+    encode_result,
+    event_name,
+    event_names,
+    qapi_name,
+)
+
+__all__ = [
+    "Command",
+    "DescriptorError",
+    "TranscodeError",
+    "command_table",
+    "decode_arguments",
+    "decode_event",
+    "decode_result",
+    "encode_arguments",
+    "encode_event",
+    "encode_execute",
+    "encode_result",
+    "event_name",
+    "event_names",
+    "from_message",
+    "qapi_name",
+    "to_message",
+]
