@@ -46,7 +46,7 @@ class _BlockdevOnErrorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Block
     @job-resume retries the failed operation
     """
     BLOCKDEV_ON_ERROR_AUTO: _BlockdevOnError.ValueType  # 5
-    """the image's own policy; for jobs the same as @report"""
+    """the image's own policy; for jobs the same as @enospc"""
 
 class BlockdevOnError(_BlockdevOnError, metaclass=_BlockdevOnErrorEnumTypeWrapper):
     """What a block job does when reading or writing an image fails.
@@ -69,7 +69,7 @@ BLOCKDEV_ON_ERROR_STOP: BlockdevOnError.ValueType  # 4
 @job-resume retries the failed operation
 """
 BLOCKDEV_ON_ERROR_AUTO: BlockdevOnError.ValueType  # 5
-"""the image's own policy; for jobs the same as @report"""
+"""the image's own policy; for jobs the same as @enospc"""
 Global___BlockdevOnError: _TypeAlias = BlockdevOnError  # noqa: Y015
 
 class _IoOperationType:

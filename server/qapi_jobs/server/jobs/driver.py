@@ -22,7 +22,7 @@ from typing import ClassVar, TypeVar
 _T = TypeVar("_T")
 
 
-class JobCancelled(Exception):  # noqa: N818 - it is a signal, not a failure
+class JobCancelled(Exception):
     """Raised inside a driver at a pause point once the job is hard-cancelled.
 
     Drivers let it propagate (after releasing what they hold); the manager

@@ -1,0 +1,63 @@
+"""The one place where job state changes become events.
+
+Both the manager and the drivers' contexts change jobs through a
+:class:`JobRecorder`, so every status change is checked against the
+transition table and published in the same step, and every visible change
+bumps the change counter that progress watchers wait on.
+"""
+
+from __future__ import annotations
+
+from qapi_jobs.server.jobs import events, info
+from qapi_jobs.server.jobs.driver import IoOperation
+from qapi_jobs.server.jobs.events import EventLog
+from qapi_jobs.server.jobs.job import Job
+from qapi_jobs.server.jobs.notify import ChangeCounter
+from qapi_jobs.server.jobs.policy import BlockErrorAction
+from qapi_jobs.server.jobs.status import JobStatus, check_transition
+
+
+class JobRecorder:
+    """Applies status changes and publishes the events that go with them."""
+
+    def __init__(self, log: EventLog, changes: ChangeCounter) -> None:
+        self.log = log
+        self.changes = changes
+
+    def transition(self, job: Job, status: JobStatus) -> None:
+        """Move ``job`` to ``status`` and emit JOB_STATUS_CHANGE if it changed."""
+        old = job.status
+        check_transition(old, status)
+        job.set_status(status)
+        if old is not status:
+            self.log.publish(events.JOB_STATUS_CHANGE, info.status_change_data(job))
+        self.changes.bump()
+
+    def changed(self) -> None:
+        """Note a change that has no event (progress, speed, io-status)."""
+        self.changes.bump()
+
+    def ready(self, job: Job) -> None:
+        """BLOCK_JOB_READY (block jobs only)."""
+        if job.block:
+            self.log.publish(events.BLOCK_JOB_READY, info.block_progress_data(job))
+
+    def pending(self, job: Job) -> None:
+        """BLOCK_JOB_PENDING (block jobs only)."""
+        if job.block:
+            self.log.publish(events.BLOCK_JOB_PENDING, info.block_pending_data(job))
+
+    def completed(self, job: Job) -> None:
+        """BLOCK_JOB_COMPLETED (block jobs only)."""
+        if job.block:
+            self.log.publish(events.BLOCK_JOB_COMPLETED, info.block_completed_data(job))
+
+    def cancelled(self, job: Job) -> None:
+        """BLOCK_JOB_CANCELLED (block jobs only)."""
+        if job.block:
+            self.log.publish(events.BLOCK_JOB_CANCELLED, info.block_progress_data(job))
+
+    def io_error(self, job: Job, operation: IoOperation, action: BlockErrorAction) -> None:
+        """BLOCK_JOB_ERROR (block jobs only)."""
+        if job.block:
+            self.log.publish(events.BLOCK_JOB_ERROR, info.block_error_data(job, operation, action))

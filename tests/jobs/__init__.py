@@ -1,0 +1,1 @@
+"""Tests of the job manager (qapi_jobs.server.jobs)."""
