@@ -1,0 +1,114 @@
+"""Dialling the server: address, TLS and channel settings for long watches.
+
+The settings here suit a client that keeps watch streams open for hours:
+
+* keepalive pings every 30 s (the server accepts them from 10 s on, so it
+  never answers GOAWAY "too_many_pings"), dropped connections are noticed
+  within 10 s more, and pings go on while a watch stream is idle;
+* reconnection backoff capped at 5 s, so a watcher is back soon after a
+  server restart.
+
+Unary calls carry a deadline (the client's ``timeout``); watch streams do
+not, because they are meant to stay open.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import grpc.aio
+
+ENV_SERVER = "QAPI_JOBS_SERVER"
+"""The environment variable naming the server's address."""
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a unary call may take unless the caller says otherwise."""
+
+ChannelOptions = Sequence[tuple[str, int | str]]
+
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+)
+
+
+def server_address(address: str | None = None) -> str:
+    """``address``, else ``$QAPI_JOBS_SERVER``, else ``127.0.0.1:50051``."""
+    return address or os.environ.get(ENV_SERVER) or DEFAULT_ADDRESS
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings: the CA that signed the server's certificate (None: the
+    system's roots) and, for mutual TLS, the client's certificate and key.
+
+    Each may be PEM bytes or a path to a PEM file.  ``server_name``
+    overrides the name checked against the certificate (useful when
+    dialling an IP address).
+    """
+
+    ca: bytes | Path | None = None
+    cert: bytes | Path | None = None
+    key: bytes | Path | None = None
+    server_name: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """The channel credentials (reads the files)."""
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("mutual TLS needs both a client certificate and its key")
+        return grpc.ssl_channel_credentials(
+            root_certificates=_pem(self.ca),
+            private_key=_pem(self.key),
+            certificate_chain=_pem(self.cert),
+        )
+
+    def options(self) -> list[tuple[str, int | str]]:
+        """Channel options TLS needs (the name override)."""
+        if self.server_name is None:
+            return []
+        return [("grpc.ssl_target_name_override", self.server_name)]
+
+
+def _pem(value: bytes | Path | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
+def channel_options(tls: Tls | None, extra: ChannelOptions = ()) -> list[tuple[str, int | str]]:
+    """The options every channel of the client gets; ``extra`` ones win."""
+    options: dict[str, int | str] = dict(KEEPALIVE_OPTIONS)
+    if tls is not None:
+        options.update(tls.options())
+    options.update(extra)
+    return sorted(options.items())
+
+
+def sync_channel(
+    address: str | None = None, *, tls: Tls | None = None, options: ChannelOptions = ()
+) -> grpc.Channel:
+    """A synchronous channel to the server."""
+    target = server_address(address)
+    opts = channel_options(tls, options)
+    if tls is None:
+        return grpc.insecure_channel(target, options=opts)
+    return grpc.secure_channel(target, tls.credentials(), options=opts)
+
+
+def aio_channel(
+    address: str | None = None, *, tls: Tls | None = None, options: ChannelOptions = ()
+) -> grpc.aio.Channel:
+    """An asyncio channel to the server; create it inside the running event loop."""
+    target = server_address(address)
+    opts = channel_options(tls, options)
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=opts)
+    return grpc.aio.secure_channel(target, tls.credentials(), options=opts)

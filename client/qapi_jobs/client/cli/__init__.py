@@ -1,0 +1,1 @@
+"""The ``qapi-jobs`` command line (entry point: :func:`main.main`)."""

@@ -1,0 +1,148 @@
+"""How ``qapi-jobs`` shows things: tables, event lines, JSON, errors.
+
+Human output goes through rich (colours only on a terminal); ``--json``
+output is QMP-form JSON (what the transcoder's ``from_message`` gives),
+one document per line, for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any, TextIO
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from qapi_jobs.client.errors import QapiJobsError
+from qapi_jobs.client.items import EventItem, Heartbeat, JobsSnapshot, Resync, status_name
+from qapi_jobs.transcoder import from_message
+from qapi_jobs.v1 import job_pb2
+
+_STATUS_STYLES = {
+    "running": "green",
+    "ready": "cyan",
+    "paused": "yellow",
+    "standby": "yellow",
+    "pending": "magenta",
+    "waiting": "magenta",
+    "aborting": "red",
+    "concluded": "bold",
+}
+
+
+def console(stream: TextIO | None = None) -> Console:
+    """A rich console on ``stream`` (stdout by default)."""
+    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+
+
+def print_json(value: Any, stream: TextIO | None = None) -> None:
+    """One compact JSON document on its own line."""
+    out = stream or sys.stdout
+    out.write(json.dumps(value, separators=(",", ":"), sort_keys=False) + "\n")
+    out.flush()
+
+
+def error_line(err: BaseException, address: str = "") -> str:
+    """The one line ``qapi-jobs`` prints on stderr for an error."""
+    if isinstance(err, QapiJobsError):
+        parts = [err.code.name]
+        if err.reason:
+            parts.append(err.reason)
+        message = err.message
+        if address and err.code is grpc.StatusCode.UNAVAILABLE and not err.reason:
+            message = f"cannot reach {address}: {message}"
+        return f"qapi-jobs: {message} ({', '.join(parts)})"
+    return f"qapi-jobs: {err}"
+
+
+def percent(info: job_pb2.JobInfo) -> str:
+    """Progress as a percentage ('' when the total is unknown)."""
+    if info.total_progress <= 0:
+        return ""
+    return f"{100 * info.current_progress / info.total_progress:.0f}%"
+
+
+def jobs_table(jobs: Iterable[job_pb2.JobInfo]) -> Table:
+    """A table of jobs: id, type, status, progress, error."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "TYPE", "STATUS", "PROGRESS", "DONE", "TOTAL", "ERROR"):
+        table.add_column(
+            column, justify="right" if column in ("PROGRESS", "DONE", "TOTAL") else "left"
+        )
+    for info in jobs:
+        status = status_name(info.status)
+        kind = from_message(info).get("type", "")
+        table.add_row(
+            info.id,
+            str(kind),
+            f"[{_STATUS_STYLES.get(status, '')}]{status}[/]"
+            if status in _STATUS_STYLES
+            else status,
+            percent(info),
+            str(info.current_progress),
+            str(info.total_progress),
+            info.error if info.HasField("error") else "",
+        )
+    return table
+
+
+def _timestamp(item: EventItem) -> str:
+    if not item.event.HasField("timestamp"):
+        return "-"
+    when = item.event.timestamp.ToDatetime(tzinfo=UTC)
+    return when.astimezone().isoformat(timespec="milliseconds")
+
+
+def event_line(item: EventItem) -> str:
+    """``SEQ TIME NAME key=value ...`` for one event."""
+    data = " ".join(f"{key}={value}" for key, value in item.data.items())
+    return f"{item.sequence:>6} {_timestamp(item)} {item.name} {data}".rstrip()
+
+
+def resync_lines(item: Resync) -> list[str]:
+    """What a human sees for a snapshot: one line per job, then a marker."""
+    lines = []
+    for snapshot in item.jobs:
+        info = snapshot.job
+        lines.append(
+            f"{'':>6} snapshot {info.id} {status_name(info.status)} {percent(info)}".rstrip()
+        )
+    lines.append(f"{item.sequence:>6} -- {item.reason.lower()}: {len(item.jobs)} job(s)")
+    return lines
+
+
+def item_json(item: EventItem | Resync | Heartbeat) -> dict[str, Any]:
+    """The ``--json`` line of a watch item."""
+    if isinstance(item, EventItem):
+        return {"sequence": item.sequence, "instance_id": item.instance_id, **item.qmp()}
+    if isinstance(item, Resync):
+        return {
+            "resync": {
+                "reason": item.reason,
+                "sequence": item.sequence,
+                "instance_id": item.instance_id,
+                "jobs": [_snapshot_json(s) for s in item.jobs],
+            }
+        }
+    return {"heartbeat": {"sequence": item.sequence, "instance_id": item.instance_id}}
+
+
+def _snapshot_json(snapshot: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"job": from_message(snapshot.job)}
+    if snapshot.HasField("block_job"):
+        out["block-job"] = from_message(snapshot.block_job)
+    return out
+
+
+def snapshot_json(snapshot: JobsSnapshot) -> dict[str, Any]:
+    """The ``--json`` line of a WatchJobs snapshot."""
+    return {
+        "sequence": snapshot.sequence,
+        "instance_id": snapshot.instance_id,
+        "resync": snapshot.resync,
+        "jobs": [from_message(info) for info in snapshot.jobs],
+    }

@@ -1,0 +1,248 @@
+"""The subcommands that look at jobs: ``jobs``, ``watch``, ``progress``, ``wait``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from qapi_jobs.client.cli import exitcodes
+from qapi_jobs.client.cli.connection import add_connection_options, connect
+from qapi_jobs.client.cli.output import (
+    console,
+    error_line,
+    event_line,
+    item_json,
+    jobs_table,
+    print_json,
+    resync_lines,
+    snapshot_json,
+)
+from qapi_jobs.client.follow import JobEndedError
+from qapi_jobs.client.items import EventItem, JobsSnapshot, Resync, status_name
+from qapi_jobs.transcoder import from_message
+from qapi_jobs.v1 import job_pb2
+
+_ACTIVE = frozenset(
+    {
+        job_pb2.JOB_STATUS_CREATED,
+        job_pb2.JOB_STATUS_RUNNING,
+        job_pb2.JOB_STATUS_PAUSED,
+        job_pb2.JOB_STATUS_READY,
+        job_pb2.JOB_STATUS_STANDBY,
+        job_pb2.JOB_STATUS_WAITING,
+        job_pb2.JOB_STATUS_PENDING,
+        job_pb2.JOB_STATUS_ABORTING,
+    }
+)
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``jobs``, ``watch``, ``progress`` and ``wait``."""
+    sub = commands.add_parser(
+        "jobs", help="list the jobs", description="List every job, newest first."
+    )
+    add_connection_options(sub, suppress=True)
+    sub.set_defaults(run=run_jobs)
+
+    sub = commands.add_parser(
+        "watch",
+        help="print events as they happen",
+        description="Print every event as it happens, resuming by itself when the stream "
+        "breaks or the server restarts.  With --json, one JSON object per line: events in "
+        'QMP form plus "sequence" and "instance_id", and {"resync": ...} when the jobs were '
+        "listed afresh.",
+    )
+    sub.add_argument(
+        "--from",
+        dest="after_sequence",
+        type=int,
+        metavar="SEQ",
+        help="start after event SEQ (from an earlier watch) instead of now",
+    )
+    sub.add_argument(
+        "--instance", default="", metavar="ID", help="the server instance SEQ came from"
+    )
+    sub.add_argument(
+        "--snapshot", action="store_true", help="start with the current state of every job"
+    )
+    sub.add_argument(
+        "--job",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only events of this job (repeatable)",
+    )
+    sub.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this event, e.g. JOB_STATUS_CHANGE (repeatable)",
+    )
+    sub.add_argument("--count", type=int, metavar="N", help="exit after N events")
+    add_connection_options(sub, suppress=True)
+    sub.set_defaults(run=run_watch)
+
+    sub = commands.add_parser(
+        "progress",
+        help="show live progress bars",
+        description="Show a progress bar per job, updated as the jobs progress.  With --job "
+        "the command ends once that job has concluded or is gone.",
+    )
+    sub.add_argument("--job", default="", metavar="ID", help="only this job")
+    sub.add_argument(
+        "--interval", type=float, default=0.2, metavar="S", help="shortest time between updates"
+    )
+    sub.add_argument(
+        "--until-idle", action="store_true", help="exit once no job is active any more"
+    )
+    add_connection_options(sub, suppress=True)
+    sub.set_defaults(run=run_progress)
+
+    sub = commands.add_parser(
+        "wait",
+        help="wait until a job reaches a status",
+        description="Wait until the job reaches one of the statuses (default: concluded) and "
+        "print it.  Exit code 9 if it fails, concludes or vanishes first, 10 on timeout.",
+    )
+    sub.add_argument("job_id", metavar="JOB_ID")
+    sub.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=[status_name(v) for v in sorted(job_pb2.JobStatus.values()) if v],
+        help="a status to wait for (repeatable; default: concluded)",
+    )
+    sub.add_argument(
+        "--wait-timeout", type=float, metavar="S", help="give up after S seconds (default: never)"
+    )
+    add_connection_options(sub, suppress=True)
+    sub.set_defaults(run=run_wait)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    """``qapi-jobs jobs``."""
+    with connect(args) as client:
+        jobs = client.query_jobs()
+    if args.json:
+        print_json([from_message(info) for info in jobs])
+    else:
+        console().print(jobs_table(jobs))
+    return exitcodes.OK
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    """``qapi-jobs watch``."""
+    out = console()
+    seen = 0
+    with connect(args, probe=True) as client:
+        items = client.watch_events(
+            after_sequence=args.after_sequence,
+            instance_id=args.instance,
+            snapshot=args.snapshot,
+            job_ids=args.job,
+            event_names=args.event,
+        )
+        with contextlib.closing(items):
+            if args.count is not None and args.count <= 0:
+                return exitcodes.OK
+            for item in items:
+                if args.json:
+                    print_json(item_json(item))
+                elif isinstance(item, Resync):
+                    for line in resync_lines(item):
+                        out.print(line)
+                elif isinstance(item, EventItem):
+                    out.print(event_line(item))
+                if isinstance(item, EventItem):
+                    seen += 1
+                    if args.count is not None and seen >= args.count:
+                        break
+    return exitcodes.OK
+
+
+def _done(snapshot: JobsSnapshot, job_id: str, until_idle: bool) -> bool:
+    if job_id:
+        return all(info.status == job_pb2.JOB_STATUS_CONCLUDED for info in snapshot.jobs)
+    return until_idle and not any(info.status in _ACTIVE for info in snapshot.jobs)
+
+
+def _describe(info: job_pb2.JobInfo) -> str:
+    kind = from_message(info).get("type", "")
+    text = f"{info.id} [dim]{kind}[/] {status_name(info.status)}"
+    if info.HasField("error"):
+        text += f" [red]{info.error}[/]"
+    return text
+
+
+def run_progress(args: argparse.Namespace) -> int:
+    """``qapi-jobs progress``."""
+    with connect(args, probe=True) as client:
+        snapshots = client.watch_jobs(args.job, min_interval=args.interval)
+        with contextlib.closing(snapshots):
+            if args.json:
+                for snapshot in snapshots:
+                    print_json(snapshot_json(snapshot))
+                    if _done(snapshot, args.job, args.until_idle):
+                        break
+                return exitcodes.OK
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                DownloadColumn(binary_units=True),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, console=console(), transient=False) as bars:
+                tasks: dict[str, TaskID] = {}
+                for snapshot in snapshots:
+                    for info in reversed(snapshot.jobs):
+                        total = info.total_progress or None
+                        if info.id not in tasks:
+                            tasks[info.id] = bars.add_task(_describe(info), total=total)
+                        bars.update(
+                            tasks[info.id],
+                            description=_describe(info),
+                            completed=info.current_progress,
+                            total=total,
+                        )
+                    listed = {info.id for info in snapshot.jobs}
+                    for job_id in [j for j in tasks if j not in listed]:
+                        bars.remove_task(tasks.pop(job_id))
+                    if _done(snapshot, args.job, args.until_idle):
+                        break
+    return exitcodes.OK
+
+
+def run_wait(args: argparse.Namespace) -> int:
+    """``qapi-jobs wait``."""
+    statuses = args.status or ["concluded"]
+    with connect(args, probe=True) as client:
+        try:
+            info = client.wait_for_status(args.job_id, statuses, timeout=args.wait_timeout)
+        except JobEndedError as err:
+            if args.json and err.info is not None:
+                print_json(from_message(err.info))
+            print(error_line(err), file=sys.stderr)
+            return exitcodes.JOB_FAILED
+        except TimeoutError:
+            print(
+                f"qapi-jobs: job {args.job_id!r} did not reach {'/'.join(statuses)} in time",
+                file=sys.stderr,
+            )
+            return exitcodes.TIMED_OUT
+    if args.json:
+        print_json(from_message(info))
+    else:
+        console().print(f"{info.id} {status_name(info.status)}", markup=False)
+    return exitcodes.OK

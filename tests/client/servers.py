@@ -1,0 +1,171 @@
+"""Real servers for the client, CLI and Node tests.
+
+* :class:`ThreadedServer`: the grpc.aio server in a thread of its own with
+  its own event loop, so that synchronous clients (and the CLI's ``main``)
+  can call it from the test's thread;
+* :class:`ServerProcess`: ``python -m qapi_jobs.server serve`` as a
+  subprocess, for tests that stop and restart the server.
+
+The CLI tests load this file by path (``tests/cli/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import IO
+
+from qapi_jobs.server.engines.builtin import BuiltinEngine
+from qapi_jobs.server.grpc.app import JobsServer, build_server
+from qapi_jobs.server.grpc.config import ServerConfig
+
+START_TIMEOUT = 30.0
+TEST_CHUNK = 64 << 10
+"""Small copy chunks, so that speed limits keep a job running for a while."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ThreadedServer:
+    """An in-process server running on its own event loop thread."""
+
+    def __init__(self, data_dir: Path, **config: object) -> None:
+        self.data_dir = data_dir
+        self._config = config
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.server: JobsServer | None = None
+
+    @property
+    def address(self) -> str:
+        """Where clients connect."""
+        assert self.server is not None
+        return self.server.address
+
+    def start(self) -> ThreadedServer:
+        """Build and start the server; returns self."""
+        self._thread.start()
+        self.server = self._run(self._start())
+        return self
+
+    async def _start(self) -> JobsServer:
+        config = ServerConfig(
+            data_dir=self.data_dir,
+            listen=("127.0.0.1:0",),
+            shutdown_grace=1.0,
+            **self._config,  # type: ignore[arg-type]
+        )
+        engine = BuiltinEngine(self.data_dir, chunk_size=TEST_CHUNK, mirror_poll_interval=0.01)
+        server = await build_server(config, engine=engine)
+        await server.start()
+        return server
+
+    def _run(self, coro: Coroutine[object, object, JobsServer]) -> JobsServer:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(START_TIMEOUT)
+
+    def stop(self) -> None:
+        """Stop the server and its thread."""
+        if self.server is not None:
+            future = asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop)
+            future.result(START_TIMEOUT)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(START_TIMEOUT)
+        self._loop.close()
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+class ServerProcess:
+    """``python -m qapi_jobs.server serve`` on a fixed port, restartable."""
+
+    def __init__(self, data_dir: Path, port: int, extra: Sequence[str] = ()) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.extra = list(extra)
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def address(self) -> str:
+        """Where clients connect."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        """Start the server and wait until it listens; returns self."""
+        command = [
+            sys.executable,
+            "-m",
+            "qapi_jobs.server",
+            "serve",
+            "--listen",
+            self.address,
+            "--data-dir",
+            str(self.data_dir),
+            "--shutdown-grace",
+            "1",
+            "--log-level",
+            "warning",
+            *self.extra,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        assert self.process.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True).start()
+        try:
+            line = lines.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            line = None
+        if line is None or "listening on" not in line:
+            self.kill()
+            assert self.process.stderr is not None
+            raise RuntimeError(f"server did not start: {line!r} {self.process.stderr.read()}")
+        return self
+
+    def stop(self) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(START_TIMEOUT)
+        finally:
+            self._close_pipes()
+
+    def kill(self) -> None:
+        """SIGKILL (a crash) and wait."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(START_TIMEOUT)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        assert self.process is not None
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
