@@ -1,0 +1,7 @@
+"""``python -m qapi_jobs.server serve ...``: run the gRPC server."""
+
+import sys
+
+from qapi_jobs.server.cli import main
+
+sys.exit(main())

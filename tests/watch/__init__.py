@@ -1,0 +1,1 @@
+"""Tests of the watch streams (qapi_jobs.server.grpc.watch)."""
