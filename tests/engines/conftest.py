@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 
 from .images import KIB

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.backup import BackupDriver
 from qapi_jobs.server.jobs.driver import IoErrorDecision, IoOperation

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.server.engines.builtin import BuiltinEngine, sparse
 from qapi_jobs.server.engines.builtin.create import CreateDriver
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from qapi_jobs.server.engines import JOB_COMMANDS, Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.server.engines.builtin import sparse
 from qapi_jobs.server.engines.builtin.copy import BlockCopier, ImageIoError, SourceShrankError
 from qapi_jobs.server.engines.builtin.resync import Resync

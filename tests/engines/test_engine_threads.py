@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import pytest
+
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 
 from .fakes import FakeContext

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.errors import JobError

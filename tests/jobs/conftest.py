@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from qapi_jobs.server.jobs.manager import JobManager
 
 from .jobs_harness import Harness

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+
 from qapi_jobs.server.jobs.driver import IoErrorDecision, IoOperation
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.policy import BlockdevOnError, IoStatus

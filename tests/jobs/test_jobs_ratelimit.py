@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.ratelimit import SLICE_SECONDS, RateLimiter
 

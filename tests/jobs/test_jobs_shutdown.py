@@ -6,6 +6,7 @@ import asyncio
 from typing import ClassVar
 
 import pytest
+
 from qapi_jobs.server.jobs import manager as manager_module
 from qapi_jobs.server.jobs.driver import JobContext, JobDriver
 from qapi_jobs.server.jobs.errors import JobError

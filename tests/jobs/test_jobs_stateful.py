@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.driver import IoOperation
 from qapi_jobs.server.jobs.errors import JobError

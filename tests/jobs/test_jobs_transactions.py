@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.manager import AbortAction
 from qapi_jobs.server.jobs.status import JobStatus

@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from qapi_jobs.transcoder import TranscodeError, from_message, to_message
 
 RAW = {"driver": "raw", "filename": "disk.img", "size": 4096}

@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from qapi_jobs.transcoder import TranscodeError, from_message, to_message
 
 JOB = {"id": "j", "type": "commit", "status": "running", "current-progress": 1, "total-progress": 2}

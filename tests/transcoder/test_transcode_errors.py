@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 import pytest
+
 from qapi_jobs.transcoder import DescriptorError, TranscodeError, from_message, to_message
 
 JOB = {"id": "j", "type": "commit", "status": "running", "current-progress": 1, "total-progress": 2}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from google.protobuf.descriptor import Descriptor
+
 from qapi_jobs.transcoder import (
     TranscodeError,
     command_table,

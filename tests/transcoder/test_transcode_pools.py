@@ -18,6 +18,7 @@ from google.protobuf import (
     timestamp_pb2,
 )
 from google.protobuf.descriptor import FileDescriptor
+
 from qapi_jobs.transcoder import from_message, to_message
 from qapi_jobs.transcoder.descriptors import plan_for
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
+
 from qapi_jobs.transcoder.descriptors import (
     MESSAGE_KINDS,
     BranchPlan,

@@ -23,6 +23,7 @@ from typing import Any
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
+
 from qapi_jobs.transcoder.errors import DescriptorError
 from qapi_jobs.transcoder.qapi_options import member_info, type_info, value_name
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
+
 from qapi_jobs.transcoder.descriptors import (
     Kind,
     MemberPlan,

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from google.protobuf.struct_pb2 import NULL_VALUE, Struct, Value
+
 from qapi_jobs.transcoder.errors import TranscodeError
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from google.protobuf.message import Message
+
 from qapi_jobs.transcoder.decode import fill_event, fill_message
 from qapi_jobs.transcoder.descriptors import (
     MessagePlan,

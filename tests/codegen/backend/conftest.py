@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.codegen.backends.proto import generate
 from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.model import Schema

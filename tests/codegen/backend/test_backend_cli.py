@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.codegen.cli import Subcommand, build_parser, discover, main
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.frontend import load_schema

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from qapi_jobs.codegen.backends import BackendError
 from qapi_jobs.codegen.backends.proto import generate
 from qapi_jobs.codegen.backends.proto.context import Settings

@@ -4,6 +4,7 @@ and the look-alike rules protoc enforces."""
 from __future__ import annotations
 
 import pytest
+
 from qapi_jobs.codegen.naming import (
     command_name,
     enum_value_name,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from qapi_jobs.codegen.backends.proto.context import Settings
 from qapi_jobs.codegen.backends.proto.translate import translate
 from qapi_jobs.codegen.lockfile import (

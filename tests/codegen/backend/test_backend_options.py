@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from qapi_jobs.codegen.backends.proto import generate
 from qapi_jobs.codegen.model import (
     Branch,

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.codegen.backends.proto import LOCK_NAME
 from qapi_jobs.codegen.backends.proto.output import PYTHON_COMPANIONS, is_generated
 from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from qapi_jobs.codegen.model import Alternate, Command, Enum, Event, Schema, Struct, Union
 
 from .tools import QEMU_PACKAGE, buf_lint, describe

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.model import Schema
 

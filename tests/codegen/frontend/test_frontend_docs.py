@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.codegen.docparse import DocLine, ParsedDoc, parse_doc
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.frontend import load_schema

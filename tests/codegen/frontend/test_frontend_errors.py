@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.model import SourceInfo
