@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-from qapi_jobs.server.jobs.manager import AbortAction
+from qapi_jobs.server.jobs.manager import AbortAction, RefusedAction
 from qapi_jobs.server.jobs.status import JobStatus
 
 from .jobs_harness import Fail, Finish, Harness
@@ -248,11 +250,74 @@ async def test_precheck_runs_in_order(harness: Harness) -> None:
         order.append("b")
         raise JobError(ErrorKind.INVALID_ARGUMENT, "Node 'x' is busy")
 
-    from dataclasses import replace
-
     first = replace(harness.spec("a"), precheck=lambda: order.append("a"))
     second = replace(harness.spec("b"), precheck=refuse)
     with pytest.raises(JobError, match="busy"):
         await harness.manager.start_group([first, second])
     assert order == ["a", "b"]
     assert harness.log() == ["a:created", "a:aborting", "a:concluded", "a:null"]
+
+
+async def test_refused_action_rolls_back_the_jobs_before_it(harness: Harness) -> None:
+    refusal = JobError(ErrorKind.NOT_FOUND, "Could not open 'x.img'", reason="IMAGE_NOT_FOUND")
+    specs = [harness.spec("a"), harness.spec("b")]
+    with pytest.raises(JobError) as caught:
+        await harness.manager.start_group([*specs, RefusedAction(refusal)], grouped=True)
+    assert caught.value is refusal
+    assert harness.log() == [
+        "a:created",
+        "b:created",
+        "b:aborting",
+        "b:concluded",
+        "b:null",
+        "a:aborting",
+        "a:concluded",
+        "a:null",
+    ]
+    assert harness.manager.query_jobs() == []
+    assert harness.drivers["a"].hooks == harness.drivers["b"].hooks == ["abort", "clean"]
+
+
+async def test_refused_first_action_creates_nothing(harness: Harness) -> None:
+    refusal = JobError(ErrorKind.INVALID_ARGUMENT, "Invalid parameter", reason="INVALID")
+    with pytest.raises(JobError) as caught:
+        await harness.manager.start_group([RefusedAction(refusal), harness.spec("a")])
+    assert caught.value is refusal
+    assert harness.log() == []
+    assert harness.drivers["a"].hooks == [], "an action after the refusal is never touched"
+
+
+@pytest.mark.parametrize(
+    ("job_id", "speed", "expected_log"),
+    [
+        ("9", 0, []),
+        ("taken", 0, []),
+        ("a", -1, ["a:created", "a:null"]),
+    ],
+)
+async def test_a_refused_creation_cleans_the_driver_once(
+    harness: Harness, job_id: str, speed: int, expected_log: list[str]
+) -> None:
+    """What a precheck took is given back by clean() when the creation is refused after it."""
+    running = await harness.start("taken", "create")
+    mark = harness.mark()
+    taken: list[str] = []
+    spec = replace(harness.spec(job_id, speed=speed), precheck=lambda: taken.append(job_id))
+    refused = harness.drivers[job_id]
+    with pytest.raises(JobError):
+        await harness.manager.start(spec)
+    assert harness.log(mark) == expected_log
+    assert taken == [job_id]
+    assert refused.hooks == ["clean"]
+    assert running.hooks == []
+
+
+async def test_a_failing_precheck_is_not_followed_by_clean(harness: Harness) -> None:
+    def refuse() -> None:
+        raise JobError(ErrorKind.WRONG_STATE, "Node 'x' is busy", reason="NODE_BUSY")
+
+    spec = replace(harness.spec("a"), precheck=refuse)
+    with pytest.raises(JobError, match="busy"):
+        await harness.manager.start(spec)
+    assert harness.log() == []
+    assert harness.drivers["a"].hooks == []

@@ -229,12 +229,44 @@ async def test_a_refused_first_action_creates_nothing(
     assert events.drain() == []
 
 
-async def test_duplicate_job_ids_in_one_transaction(
-    stub: Stub, events: Events, sources: dict[str, bytes]
+async def test_two_backups_of_one_source_refuse_the_transaction(
+    stub: Stub, events: Events, data_dir: Path, sources: dict[str, bytes]
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Transaction(
-            transaction(backup_action("a", "disk-a.img"), backup_action("a", "disk-b.img"))
+            transaction(
+                backup_action("a", "disk-a.img"),
+                backup_action("b", "disk-a.img"),
+                mode="grouped",
+            )
+        )
+    assert_refused(
+        caught.value,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "Node 'disk-a.img' is busy: block device is in use by block job: backup",
+        "NODE_BUSY",
+    )
+    assert events.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
+    assert list((await stub.QueryJobs(service_pb2.QueryJobsRequest())).result) == []
+    assert sorted(os.listdir(data_dir)) == ["disk-a.img", "disk-b.img"]
+
+    # The rolled-back job let go of the source.
+    await stub.Transaction(transaction(backup_action("b", "disk-a.img")))
+    assert "[b:COMPLETED]" in await events.until("b:null")
+    assert (data_dir / "b.img").read_bytes() == sources["disk-a.img"]
+
+
+async def test_duplicate_job_ids_in_one_transaction(
+    stub: Stub, events: Events, sources: dict[str, bytes]
+) -> None:
+    # Distinct targets: with one target both, the second action would be
+    # refused for the busy file before its id is even looked at.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Transaction(
+            transaction(
+                backup_action("a", "disk-a.img"),
+                backup_action("a", "disk-b.img", target="a2.img"),
+            )
         )
     assert_refused(
         caught.value,

@@ -9,7 +9,6 @@ Nothing here knows about gRPC.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from qapi_jobs.server.engines.base import JOB_COMMANDS, Engine
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.job import JobSpec
-from qapi_jobs.server.jobs.manager import AbortAction, JobManager
+from qapi_jobs.server.jobs.manager import AbortAction, GroupAction, JobManager, RefusedAction
 
 Arguments = Mapping[str, Any]
 CommandFunction = Callable[[Arguments], Awaitable[object]]
@@ -83,12 +82,13 @@ class Commands:
         """Prepare every action in order, then create and start the jobs as one group.
 
         The first action that cannot be prepared (or an ``abort`` action)
-        refuses the whole transaction; jobs of earlier actions are then
-        created and rolled back, as QEMU does.
+        refuses the whole transaction at its place in the order: jobs of
+        earlier actions are created and rolled back, as QEMU does.  Actions
+        after it are not even prepared.
         """
         properties = arguments.get("properties", {})
         grouped = properties.get("completion-mode", "individual") == "grouped"
-        actions: list[JobSpec | AbortAction] = []
+        actions: list[GroupAction] = []
         for action in arguments["actions"]:
             kind, data = action["type"], action.get("data", {})
             if kind == ABORT_ACTION:
@@ -97,7 +97,7 @@ class Commands:
             try:
                 actions.append(await self._prepare_action(kind, data))
             except JobError as error:
-                actions.append(_refusal(actions, error))
+                actions.append(RefusedAction(error))
                 break
         await self.manager.start_group(actions, grouped=grouped)
 
@@ -110,23 +110,3 @@ class Commands:
             )
         plan = await self.engine.prepare(kind, data)
         return plan.job_spec()
-
-
-def _refusal(earlier: list[JobSpec | AbortAction], error: JobError) -> JobSpec:
-    """A stand-in for an action that could not be prepared: it refuses with ``error``.
-
-    The job manager creates a group's jobs in order and rolls back those
-    already created when one is refused, which is exactly QEMU's behaviour
-    (and events) for a failing action.  To get that, the failing action
-    needs a place in the group: a copy of an earlier spec whose precheck
-    raises ``error`` before anything of that copy is used.  Without an
-    earlier job nothing would be rolled back, so the error is raised at once.
-    """
-    specs = [action for action in earlier if isinstance(action, JobSpec)]
-    if not specs:
-        raise error
-
-    def refuse() -> None:
-        raise error
-
-    return dataclasses.replace(specs[0], precheck=refuse)

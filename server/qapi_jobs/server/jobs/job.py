@@ -30,8 +30,13 @@ class JobSpec:
     ``precheck`` (optional) runs at the moment this job is created inside
     its group, before the id checks, and may raise a JobError; it lets a
     caller refuse a job exactly where QEMU's ``transaction`` would (jobs
-    created earlier in the group are then rolled back).  Speed and error
-    policies only exist for block jobs.
+    created earlier in the group are then rolled back).  A precheck that
+    raises must leave nothing behind.  Once it has returned (at once, for
+    a spec without one), the manager calls the driver's ``clean()``
+    exactly once, whatever follows — even if the creation is then refused
+    (id, speed) or rolled back — so a precheck may also take what
+    ``clean()`` gives back, such as the engine's hold on its files.  Speed
+    and error policies only exist for block jobs.
     """
 
     job_id: str

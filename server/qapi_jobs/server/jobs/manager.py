@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 from qapi_jobs.server.jobs import refusals
 from qapi_jobs.server.jobs.context import ManagedJobContext
-from qapi_jobs.server.jobs.driver import JobCancelled, JobFailed
+from qapi_jobs.server.jobs.driver import JobCancelled, JobDriver, JobFailed
+from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.events import (
     DEFAULT_MAX_LAG,
     DEFAULT_RETENTION,
@@ -57,6 +58,22 @@ _JOB_ID = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
 @dataclass(frozen=True)
 class AbortAction:
     """A transaction action that always fails (QMP's ``abort`` action)."""
+
+
+@dataclass(frozen=True)
+class RefusedAction:
+    """A transaction action that could not be prepared; ``error`` says why.
+
+    It refuses the group at its own place in the order: the jobs of the
+    actions before it are created and then rolled back, as QEMU does when
+    one action of a ``transaction`` fails.
+    """
+
+    error: JobError
+
+
+GroupAction = JobSpec | AbortAction | RefusedAction
+"""One action of :meth:`JobManager.start_group`."""
 
 
 def valid_job_id(job_id: str) -> bool:
@@ -99,12 +116,13 @@ class JobManager:
         return started
 
     async def start_group(
-        self, actions: Sequence[JobSpec | AbortAction], *, grouped: bool = False
+        self, actions: Sequence[GroupAction], *, grouped: bool = False
     ) -> list[JobInfo]:
         """Create every job, then start them all; all or nothing.
 
         The jobs are created in order (each emits ``created``); if one is
-        refused, the jobs created before it are cancelled (``aborting``,
+        refused, or an :class:`AbortAction` or :class:`RefusedAction` is
+        reached, the jobs created before it are cancelled (``aborting``,
         ``concluded``, ``null``, newest first) and the refusal is raised —
         as QEMU's ``transaction`` does.  With ``grouped`` the jobs share one
         transaction (completion-mode ``grouped``), otherwise each has its own.
@@ -116,9 +134,7 @@ class JobManager:
             created: list[Job] = []
             try:
                 for action in actions:
-                    if isinstance(action, AbortAction):
-                        raise refusals.transaction_aborted()
-                    created.append(self._create(action, shared or JobTxn()))
+                    created.append(await self._create(_spec_of(action), shared or JobTxn()))
             except Exception:
                 for job in reversed(created):
                     if job.status is JobStatus.CREATED:
@@ -128,9 +144,22 @@ class JobManager:
                 self._start(job)
             return [JobInfo.of(job) for job in created]
 
-    def _create(self, spec: JobSpec, txn: JobTxn) -> Job:
+    async def _create(self, spec: JobSpec, txn: JobTxn) -> Job:
+        """Create the job of ``spec`` in ``txn``, or refuse it (QEMU's order of checks).
+
+        From the moment the precheck has passed the driver is owed exactly
+        one ``clean()`` (see JobSpec): a refusal after that point cleans it
+        here; a job that exists is cleaned when it is finalized.
+        """
         if spec.precheck is not None:
             spec.precheck()
+        try:
+            return self._new_job(spec, txn)
+        except Exception:
+            await self._clean(spec.job_id, spec.driver)
+            raise
+
+    def _new_job(self, spec: JobSpec, txn: JobTxn) -> Job:
         if not valid_job_id(spec.job_id):
             raise refusals.invalid_job_id(spec.job_id)
         if spec.job_id in self._jobs:
@@ -252,10 +281,7 @@ class JobManager:
                 await job.driver.abort()
         except Exception:
             logger.exception("job %r: commit/abort hook failed", job.id)
-        try:
-            await job.driver.clean()
-        except Exception:
-            logger.exception("job %r: clean hook failed", job.id)
+        await self._clean(job.id, job.driver)
         if job.started:
             if job.is_cancelled:
                 self._recorder.cancelled(job)
@@ -265,6 +291,14 @@ class JobManager:
         self._recorder.transition(job, JobStatus.CONCLUDED)
         if job.auto_dismiss or not job.started:
             self._dismiss(job)
+
+    @staticmethod
+    async def _clean(job_id: str, driver: JobDriver) -> None:
+        # A failing clean hook must not stop the manager from finishing the job.
+        try:
+            await driver.clean()
+        except Exception:
+            logger.exception("job %r: clean hook failed", job_id)
 
     async def _txn_abort(self, trigger: Job) -> None:
         txn = _txn_of(trigger)
@@ -567,6 +601,15 @@ class JobManager:
                 async with self._lock:
                     pass
         self.events.close()
+
+
+def _spec_of(action: GroupAction) -> JobSpec:
+    """The spec of an action that creates a job; raise the refusal of any other action."""
+    if isinstance(action, AbortAction):
+        raise refusals.transaction_aborted()
+    if isinstance(action, RefusedAction):
+        raise action.error
+    return action
 
 
 def _txn_of(job: Job) -> JobTxn:

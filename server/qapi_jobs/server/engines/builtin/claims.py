@@ -1,19 +1,26 @@
 """Which image files live jobs are using, so that two jobs never share one.
 
-QEMU refuses to start a job on a node another job holds ("Node ... is
-busy").  The builtin engine does the same for files: a job claims its
-source and target (by real path) when it starts running and releases them
-when the manager cleans it up.  The engine also consults the claims while
-preparing, so that a busy file is refused before a job exists.
+QEMU refuses to create a job on a node another job holds ("Node ... is
+busy"), and a job holds its nodes from its creation on.  The builtin
+engine does the same for files: a job claims its source and target (by
+real path) in the precheck of its JobSpec — so at the job's own place in
+a transaction, before its ``created`` event — and releases them in its
+driver's ``clean()``, which the job manager calls on every path once the
+precheck has passed (refused creation, rollback, success, failure,
+cancel, shutdown).  Preparing only consults the claims, so that a busy
+file is refused early and a plan that never becomes a job holds nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin.paths import ImagePath
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.jobs.job import JobSpec
 
 
 def busy_error(image: ImagePath, job_type: str) -> JobError:
@@ -26,7 +33,7 @@ def busy_error(image: ImagePath, job_type: str) -> JobError:
 
 
 class PathClaims:
-    """The files held by running jobs, each with the type of job holding it.
+    """The files held by live jobs, each with the type of job holding it.
 
     Used only from the event loop, so it needs no lock.
     """
@@ -42,7 +49,10 @@ class PathClaims:
                 raise busy_error(image, holder[1])
 
     def claim(self, owner: object, job_type: str, images: Iterable[ImagePath]) -> None:
-        """Hold all of ``images`` for ``owner``, or none of them if one is busy."""
+        """Hold all of ``images`` for ``owner``, or none of them if one is busy.
+
+        Claiming again what ``owner`` already holds changes nothing.
+        """
         wanted = list(images)
         for image in wanted:
             holder = self._holders.get(image.real)
@@ -55,3 +65,29 @@ class PathClaims:
         """Let go of everything ``owner`` holds (nothing happens if it holds nothing)."""
         for path in [path for path, (held_by, _) in self._holders.items() if held_by is owner]:
             del self._holders[path]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimingPlan(JobPlan):
+    """A plan whose job claims ``images`` for its driver when the job is created.
+
+    The driver must release its claims in ``clean()``, which the job
+    manager owes it from the moment the claim is taken.
+    """
+
+    claims: PathClaims
+    images: tuple[ImagePath, ...]
+
+    def job_spec(self, precheck: Callable[[], None] | None = None) -> JobSpec:
+        """As :meth:`JobPlan.job_spec`, with the claim as the last step of the precheck.
+
+        The claim comes last so that a refusal by ``precheck`` leaves no
+        claim behind.
+        """
+
+        def check_and_claim() -> None:
+            if precheck is not None:
+                precheck()
+            self.claims.claim(self.driver, self.job_type, self.images)
+
+        return super().job_spec(check_and_claim)

@@ -8,8 +8,11 @@ the qemu engine.
 
 :meth:`BuiltinEngine.prepare` checks the arguments' shape, then what the
 engine supports, then the files, then other jobs' use of those files.  The
-sign of ``speed`` is left to the job manager, which refuses a negative one
-after creating the job, as QEMU does.
+plan it returns claims the files when the job is created (see claims.py):
+two jobs prepared before either exists, e.g. two actions of one
+transaction, cannot both get them.  The sign of ``speed`` is left to the
+job manager, which refuses a negative one after creating the job, as QEMU
+does.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from qapi_jobs.server.engines.base import Engine, JobPlan
 from qapi_jobs.server.engines.builtin import checks
 from qapi_jobs.server.engines.builtin.arguments import UINT32_MAX, UINT64_MAX, Arguments
 from qapi_jobs.server.engines.builtin.backup import BackupDriver
-from qapi_jobs.server.engines.builtin.claims import PathClaims
+from qapi_jobs.server.engines.builtin.claims import ClaimingPlan, PathClaims
 from qapi_jobs.server.engines.builtin.copy_job import SIZE_MISMATCH, CopySpec
 from qapi_jobs.server.engines.builtin.create import CreateDriver, CreateSpec, RawPreallocation
 from qapi_jobs.server.engines.builtin.mirror import DEFAULT_POLL_INTERVAL, MirrorDriver
@@ -172,11 +175,13 @@ class BuiltinEngine(Engine):
             preallocation=_raw_preallocation(preallocation),
             chunk_size=self.chunk_size,
         )
-        return JobPlan(
+        return ClaimingPlan(
             job_id=job_id,
             driver=CreateDriver(spec, self.claims),
             auto_finalize=True,
             auto_dismiss=False,
+            claims=self.claims,
+            images=(target,),
         )
 
     async def _prepare_backup(self, arguments: Mapping[str, Any]) -> JobPlan:
@@ -185,7 +190,7 @@ class BuiltinEngine(Engine):
         args.finish()
         spec = await asyncio.to_thread(self._copy_spec, copy, "backup", self.chunk_size)
         self.claims.check_free([spec.source, spec.target])
-        return _copy_plan(copy, BackupDriver(spec, self.claims))
+        return _copy_plan(copy, BackupDriver(spec, self.claims), self.claims)
 
     async def _prepare_mirror(self, arguments: Mapping[str, Any]) -> JobPlan:
         args = Arguments(arguments, _MIRROR_MEMBERS)
@@ -210,7 +215,7 @@ class BuiltinEngine(Engine):
             granularity=granularity,
             poll_interval=self.mirror_poll_interval,
         )
-        return _copy_plan(copy, driver)
+        return _copy_plan(copy, driver, self.claims)
 
     def _copy_spec(
         self, copy: _CopyArguments, kind: Literal["backup", "mirror"], chunk: int
@@ -293,8 +298,10 @@ def _copy_arguments(args: Arguments) -> _CopyArguments:
     )
 
 
-def _copy_plan(copy: _CopyArguments, driver: BackupDriver | MirrorDriver) -> JobPlan:
-    return JobPlan(
+def _copy_plan(
+    copy: _CopyArguments, driver: BackupDriver | MirrorDriver, claims: PathClaims
+) -> JobPlan:
+    return ClaimingPlan(
         job_id=copy.job_id,
         driver=driver,
         auto_finalize=copy.auto_finalize,
@@ -302,6 +309,8 @@ def _copy_plan(copy: _CopyArguments, driver: BackupDriver | MirrorDriver) -> Job
         speed=copy.speed,
         on_source_error=copy.on_source_error,
         on_target_error=copy.on_target_error,
+        claims=claims,
+        images=(driver.spec.source, driver.spec.target),
     )
 
 
