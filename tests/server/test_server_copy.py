@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import grpc
+import pytest
+
 from qapi_jobs.server.grpc.app import JobsServer
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import service_pb2
@@ -14,6 +17,7 @@ from .support import (
     MIB,
     Events,
     assert_in_order,
+    assert_refused,
     data_ranges,
     make_dense,
     make_image,
@@ -129,3 +133,27 @@ async def test_cancel_mid_copy_removes_the_target_it_created(
         ["b1:running", "b1:aborting", "[b1:CANCELLED]", "b1:concluded"],
     )
     assert not (data_dir / "copy.img").exists()
+
+
+async def test_a_backup_of_a_busy_source_is_refused_without_events(
+    stub: Stub, server: JobsServer, events: Events, data_dir: Path
+) -> None:
+    content = make_dense(data_dir / "disk.img", 4 * MIB)
+    await stub.DriveBackup(backup("b1", "copy.img", speed=512 * KIB))
+    await events.until("b1:running")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.DriveBackup(backup("b2", "second.img"))
+    assert_refused(
+        caught.value,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "Node 'disk.img' is busy: block device is in use by block job: backup",
+        "NODE_BUSY",
+    )
+    assert [info.id for info in server.manager.query_jobs()] == ["b1"]
+
+    await stub.JobCancel(service_pb2.JobCancelRequest(id="b1"))
+    await events.until("b1:null")
+    await stub.DriveBackup(backup("b2", "second.img"))
+    await events.until("b2:null")
+    assert events.of("b2")[:2] == ["b2:created", "b2:running"], "nothing from the refusal"
+    assert (data_dir / "second.img").read_bytes() == content

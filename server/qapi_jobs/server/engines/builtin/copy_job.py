@@ -10,7 +10,6 @@ is cancelled, :meth:`ImageCopyJob.abort` removes a target the job created;
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 
 from qapi_jobs.server.engines.builtin import files
@@ -67,61 +66,84 @@ class ImageCopyJob(JobDriver):
     async def open_images(self, ctx: JobContext) -> OpenImages:
         """Claim both files, open the source and create or open the target.
 
-        Raises JobFailed with a QEMU-style message if either cannot be had.
+        One blocking call does all of it.  Raises JobFailed with a
+        QEMU-style message if either file cannot be had.
         """
         try:
             self._claims.claim(self, self.job_type, (self.spec.source, self.spec.target))
         except JobError as exc:
             raise JobFailed(exc.message) from exc
-        source = await self._open(ctx, self.spec.source, writable=False)
+        opened: list[OpenImages] = []
         try:
-            size = (await ctx.run_blocking(os.fstat, source)).st_size
-            target = await self._open_target(ctx, size)
+            return await run_to_completion(ctx, self._open_images, opened)
+        except BaseException:
+            # A cancellation gets through only once the thread is done, and
+            # what the thread opened by then would otherwise stay open.
+            for images in opened:
+                images.close()
+            raise
+
+    def _open_images(self, opened: list[OpenImages]) -> OpenImages:
+        # Runs in a worker thread.
+        source, size = self._open(self.spec.source, writable=False)
+        try:
+            target = self._open_target(size)
         except BaseException:
             files.close_quietly(source)
             raise
-        return OpenImages(BlockCopier(source, target, self.spec.chunk_size), size)
+        images = OpenImages(BlockCopier(source, target, self.spec.chunk_size), size)
+        opened.append(images)
+        return images
 
-    async def _open(self, ctx: JobContext, image: ImagePath, *, writable: bool) -> int:
+    @staticmethod
+    def _open(image: ImagePath, *, writable: bool) -> tuple[int, int]:
         try:
-            return await ctx.run_blocking(files.open_image, image.real, writable)
+            return files.open_image(image.real, writable)
         except OSError as exc:
             raise JobFailed(f"Could not open '{image.name}': {error_text(exc)}") from exc
 
-    async def _open_target(self, ctx: JobContext, size: int) -> int:
+    def _open_target(self, size: int) -> int:
         target = self.spec.target
         if self.spec.create_target:
             try:
-                return await run_to_completion(ctx, self._create_target, size)
+                # Recorded at once, so that abort() removes the file even if
+                # the wait for this thread was cancelled.
+                fd, self._created = files.create_image(target.real, size)
             except OSError as exc:
                 raise JobFailed(f"Could not create '{target.name}': {error_text(exc)}") from exc
-        fd = await self._open(ctx, target, writable=True)
-        try:
-            target_size = (await ctx.run_blocking(os.fstat, fd)).st_size
-        except BaseException:
-            files.close_quietly(fd)
-            raise
+            return fd
+        fd, target_size = self._open(target, writable=True)
         if target_size < size:
             files.close_quietly(fd)
             raise JobFailed(SIZE_MISMATCH)
         return fd
 
-    def _create_target(self, size: int) -> int:
-        # Runs in a worker thread.  The new file is recorded right here, so
-        # that abort() removes it even if the wait for this thread was cancelled.
-        fd, self._created = files.create_image(self.spec.target.real, size)
-        return fd
-
     async def flush(self, ctx: JobContext, images: OpenImages) -> None:
-        """Make the target durable: its data, and its directory entry if the job made it."""
-        await io_step(ctx, images.copier.flush)
-        if self._created is not None:
-            try:
-                await ctx.run_blocking(files.sync_directory_of, self._created.path)
-            except OSError as exc:
-                raise JobFailed(
-                    f"Could not flush '{self.spec.target.name}': {error_text(exc)}"
-                ) from exc
+        """Make the target durable: its data, and its directory entry if the job made it.
+
+        The copy's result is what the job promises, so unlike a bare create
+        (see :mod:`.create`) a copy job syncs the new file's directory too.
+        """
+        if await io_step(ctx, self._flush_target, images.copier) is None:
+            # The error policy ignored a failed data flush; the new name
+            # still goes to disk.
+            await run_to_completion(ctx, self._sync_created_entry)
+
+    def _flush_target(self, copier: BlockCopier) -> bool:
+        # Runs in a worker thread: both flushes in one blocking call.
+        copier.flush()
+        self._sync_created_entry()
+        return True
+
+    def _sync_created_entry(self) -> None:
+        if self._created is None:
+            return
+        try:
+            files.sync_directory_of(self._created.path)
+        except OSError as exc:
+            raise JobFailed(
+                f"Could not flush '{self.spec.target.name}': {error_text(exc)}"
+            ) from exc
 
     async def abort(self) -> None:
         """Remove the target if this job created it: a failed copy leaves nothing behind."""

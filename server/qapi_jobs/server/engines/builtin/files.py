@@ -40,16 +40,20 @@ class CreatedFile:
                 os.unlink(self.path)
 
 
-def open_image(path: Path, writable: bool) -> int:
-    """Open an existing regular file; raises OSError (EINVAL for anything but a file)."""
+def open_image(path: Path, writable: bool) -> tuple[int, int]:
+    """Open an existing regular file; return its descriptor and its size.
+
+    Raises OSError (EINVAL for anything but a regular file).
+    """
     fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | _OPEN_FLAGS)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "Not a regular file")
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st.st_size
 
 
 def create_image(path: Path, size: int) -> tuple[int, CreatedFile]:

@@ -1,18 +1,21 @@
 """The asynchronous copy loop shared by backup and mirror.
 
-It walks the source run by run (data or hole), copies data in chunks with
-the speed limit applied before each chunk, makes the target read as zeros
-where the source has holes (unless the target is a freshly created sparse
-file, whose holes already match), and passes every I/O failure through
-the job's error policy.  Holes count as progress: they are done once seen.
+It copies the source batch by batch (see :mod:`.batches`): each batch's
+data passes the speed limit before the batch goes, which is also the pause
+point; one blocking call carries out a batch and maps the next.  The target
+is made to read as zeros where the source has holes (unless the target is
+a freshly created sparse file, whose holes already match), and every I/O
+failure goes through the job's error policy.  Holes count as progress:
+they are done once seen.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from qapi_jobs.server.engines.builtin.batches import Batch, BatchCopier, BatchStopped, Run
 from qapi_jobs.server.engines.builtin.copy import BlockCopier, ImageIoError, SourceShrankError
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.jobs.driver import IoErrorDecision, JobContext, JobFailed
@@ -20,7 +23,7 @@ from qapi_jobs.server.jobs.driver import IoErrorDecision, JobContext, JobFailed
 _T = TypeVar("_T")
 
 HOLE_STEP_CHUNKS = 64
-"""Holes that need zeroing in the target are handled this many chunks at a time."""
+"""A batch zeroes at most this many chunks' worth of holes in a target holding old data."""
 
 
 def error_text(error: OSError) -> str:
@@ -41,12 +44,16 @@ async def io_step(ctx: JobContext, fn: Callable[..., _T], *args: object) -> _T |
         try:
             return await run_to_completion(ctx, fn, *args)
         except ImageIoError as exc:
-            failure = exc
-        decision = await ctx.io_error(failure.operation, failure.error)
-        if decision is IoErrorDecision.IGNORE:
-            return None
-        if decision is IoErrorDecision.FAIL:
-            raise JobFailed(error_text(failure.error)) from failure
+            if await decide(ctx, exc) is IoErrorDecision.IGNORE:
+                return None
+
+
+async def decide(ctx: JobContext, failure: ImageIoError) -> IoErrorDecision:
+    """Ask the job's error policy about ``failure``: RETRY or IGNORE, or raise JobFailed."""
+    decision = await ctx.io_error(failure.operation, failure.error)
+    if decision is IoErrorDecision.FAIL:
+        raise JobFailed(error_text(failure.error)) from failure
+    return decision
 
 
 def shrank_error(source_name: str, expected: int, error: SourceShrankError) -> JobFailed:
@@ -70,49 +77,58 @@ async def copy_image(
 
     ``target_is_blank`` says the target reads as zeros throughout (a new
     sparse file), so source holes need no work.  Progress grows by every
-    byte dealt with, holes included.
+    byte dealt with, holes included.  No blocking call moves more than
+    ``chunk_size`` bytes of data.
     """
-    offset = 0
-    while offset < size:
-        run = await io_step(ctx, copier.source_run, offset, size)
-        is_data, run_end = run if run is not None else (True, min(offset + chunk_size, size))
-        try:
-            if is_data:
-                await _copy_data(ctx, copier, offset, run_end, chunk_size)
+    batches = BatchCopier(
+        copier,
+        size,
+        data_bytes=chunk_size,
+        zero_bytes=chunk_size * HOLE_STEP_CHUNKS,
+        target_is_blank=target_is_blank,
+    )
+    try:
+        batch = await _plan(ctx, batches, 0)
+        while batch.runs:
+            data = batch.data_bytes
+            if data:
+                await ctx.rate_limit(data)
             else:
-                await _copy_hole(ctx, copier, offset, run_end, chunk_size, target_is_blank)
-        except SourceShrankError as exc:
-            raise shrank_error(source_name, size, exc) from exc
-        offset = run_end
+                await ctx.pause_point()
+            batch = await _carry_out(ctx, batches, batch)
+    except SourceShrankError as exc:
+        raise shrank_error(source_name, size, exc) from exc
 
 
-async def _copy_data(
-    ctx: JobContext, copier: BlockCopier, offset: int, end: int, chunk_size: int
-) -> None:
-    while offset < end:
-        length = min(chunk_size, end - offset)
-        await ctx.rate_limit(length)
-        await io_step(ctx, copier.copy, offset, length)
-        ctx.add_progress(length)
-        offset += length
+async def _plan(ctx: JobContext, batches: BatchCopier, offset: int) -> Batch:
+    batch = await io_step(ctx, batches.plan, offset)
+    return batches.fallback(offset) if batch is None else batch
 
 
-async def _copy_hole(
-    ctx: JobContext,
-    copier: BlockCopier,
-    offset: int,
-    end: int,
-    chunk_size: int,
-    target_is_blank: bool,
-) -> None:
-    if target_is_blank:
-        await ctx.pause_point()
-        ctx.add_progress(end - offset)
-        return
-    step = chunk_size * HOLE_STEP_CHUNKS
-    while offset < end:
-        length = min(step, end - offset)
-        await ctx.pause_point()
-        await io_step(ctx, copier.zero, offset, length)
-        ctx.add_progress(length)
-        offset += length
+async def _carry_out(ctx: JobContext, batches: BatchCopier, batch: Batch) -> Batch:
+    """Carry out ``batch``, in one thread round trip unless I/O fails; return the next batch."""
+    runs = batch.runs
+    first = 0
+    while True:
+        try:
+            next_batch = await run_to_completion(ctx, batches.run, batch, first)
+        except BatchStopped as stop:
+            ctx.add_progress(_length(runs[first : stop.reached]))
+            decision = await decide(ctx, stop.failure)
+            if stop.reached == len(runs):
+                # Mapping the next batch failed; an ignored failure takes
+                # the next chunk as data, as if SEEK_DATA had found some.
+                if decision is IoErrorDecision.IGNORE:
+                    return batches.fallback(batch.end)
+                return await _plan(ctx, batches, batch.end)
+            first = stop.reached
+            if decision is IoErrorDecision.IGNORE:
+                ctx.add_progress(runs[first].length)
+                first += 1
+        else:
+            ctx.add_progress(_length(runs[first:]))
+            return next_batch
+
+
+def _length(runs: Sequence[Run]) -> int:
+    return sum(run.length for run in runs)
