@@ -164,12 +164,19 @@ def publish_noise(manager: JobManager, count: int, *, size: int = 0) -> int:
     return manager.events.last_seq
 
 
-def _add_stream_events(servicer: WatchServicer, server: grpc.aio.Server) -> None:
-    handler = grpc.unary_stream_rpc_method_handler(
-        servicer.stream_events,
-        request_deserializer=service_pb2.StreamEventsRequest.FromString,
-        response_serializer=service_pb2.StreamEventsResponse.SerializeToString,
-    )
+def _add_stream_events(
+    servicer: WatchServicer, server: grpc.aio.Server, registration: Registration
+) -> None:
+    """Just JobsService.StreamEvents, served by the watch servicer."""
+    handler: grpc.RpcMethodHandler[Any, Any]
+    if registration == "bytes":
+        handler = servicer.stream_events_handler()
+    else:
+        handler = grpc.unary_stream_rpc_method_handler(
+            servicer.stream_events,
+            request_deserializer=service_pb2.StreamEventsRequest.FromString,
+            response_serializer=service_pb2.StreamEventsResponse.SerializeToString,
+        )
     generic = grpc.method_handlers_generic_handler(
         "qapi_jobs.v1.JobsService", {"StreamEvents": handler}
     )
@@ -191,7 +198,7 @@ async def open_rig(
         add_to_server(servicer, server)
     else:
         watch_pb2_grpc.add_WatchServiceServicer_to_server(servicer, server)
-    _add_stream_events(servicer, server)
+    _add_stream_events(servicer, server, registration)
     if server_setup is not None:
         server_setup(server)
     port = server.add_insecure_port("127.0.0.1:0")

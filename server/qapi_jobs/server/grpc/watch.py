@@ -1,13 +1,14 @@
 """The watch streams: WatchService (WatchEvents, WatchJobs) and JobsService.StreamEvents.
 
 Register with :func:`add_to_server` rather than the generated
-``add_WatchServiceServicer_to_server``: it serves WatchEvents and
-WatchJobs as reader/writer handlers with an identity serializer, so each
-event is serialised once for all watchers and shutdown can end even
-streams stuck behind a slow client.  The servicer's async-generator
-methods (the generated registration calls them) behave the same, except
-that they serialise per stream and a stream blocked in a write notices a
-shutdown only once that write completes.
+``add_WatchServiceServicer_to_server`` (and JobsService.StreamEvents with
+:meth:`WatchServicer.stream_events_handler`): these serve the streams as
+reader/writer handlers with an identity serializer, so each event is
+serialised once for all watchers and shutdown can end even streams stuck
+behind a slow client.  The servicer's async-generator methods (what the
+generated registration calls) behave the same, except that they
+serialise per stream and a stream blocked in a write notices a shutdown
+only once that write completes.
 
 Register the service name (:data:`SERVICE_NAME`) with server reflection
 as usual: reflection reads the descriptors, not the handlers.
@@ -23,6 +24,7 @@ import grpc
 from qapi_jobs.server.grpc.watch_encoding import EventEncoder
 from qapi_jobs.server.grpc.watch_events import (
     MIN_HEARTBEAT,
+    StreamEventsSession,
     WatchEventsSession,
     open_stream_events,
     open_watch_events,
@@ -132,15 +134,30 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
     ) -> AsyncIterator[service_pb2.StreamEventsResponse]:
         """JobsService.StreamEvents: the events from now on, as QMP sends them."""
         del request  # nothing to choose yet
-        stream = yield_messages(
-            self._registry,
-            lambda: open_stream_events(
-                self._manager, self._encoder, max_lag=self._settings.max_lag
-            ),
-            context,
-        )
-        async for message in stream:
+        async for message in yield_messages(self._registry, self._open_stream_events, context):
             yield message
+
+    async def serve_stream_events(
+        self, request: service_pb2.StreamEventsRequest, context: Context
+    ) -> None:
+        """StreamEvents as a reader/writer handler writing shared bytes."""
+        del request
+        await write_frames(self._registry, self._open_stream_events, context)
+
+    def stream_events_handler(self) -> grpc.RpcMethodHandler[object, bytes]:
+        """The JobsService.StreamEvents method handler that writes shared bytes.
+
+        Preferable to registering :meth:`stream_events` directly, for the
+        reasons given in the module docstring.
+        """
+        return grpc.unary_stream_rpc_method_handler(
+            self.serve_stream_events,
+            request_deserializer=service_pb2.StreamEventsRequest.FromString,
+            response_serializer=identity,
+        )
+
+    def _open_stream_events(self) -> StreamEventsSession:
+        return open_stream_events(self._manager, self._encoder, max_lag=self._settings.max_lag)
 
     # --------------------------------------------------------------- shutdown
 
@@ -153,7 +170,8 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
         await self._registry.wait_closed()
 
 
-def _identity(data: bytes) -> bytes:
+def identity(data: bytes) -> bytes:
+    """The response serializer of handlers that write pre-serialised messages."""
     return data
 
 
@@ -163,12 +181,12 @@ def add_to_server(servicer: WatchServicer, server: grpc.aio.Server) -> None:
         "WatchEvents": grpc.unary_stream_rpc_method_handler(
             servicer.serve_watch_events,
             request_deserializer=watch_pb2.WatchEventsRequest.FromString,
-            response_serializer=_identity,
+            response_serializer=identity,
         ),
         "WatchJobs": grpc.unary_stream_rpc_method_handler(
             servicer.serve_watch_jobs,
             request_deserializer=watch_pb2.WatchJobsRequest.FromString,
-            response_serializer=_identity,
+            response_serializer=identity,
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
