@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from qapi_jobs.transcoder import (
     qapi_name,
     to_message,
 )
+from qapi_jobs.v1 import service_pb2
 
 JOB = {"id": "j", "type": "stream", "status": "paused", "current-progress": 5, "total-progress": 9}
 STAMP = {"seconds": 1_700_000_000, "microseconds": 123_456}
@@ -232,3 +233,14 @@ def test_qapi_names(pb: ModuleType) -> None:
     assert qapi_name(pb.JobInfo()) == "JobInfo"
     assert qapi_name(pb.JobStatusChangeEvent.DESCRIPTOR) == "JOB_STATUS_CHANGE"
     assert qapi_name(pb.StreamEventsRequest) == "transcodetest.v1.StreamEventsRequest"
+
+
+def test_event_data_may_be_a_read_only_mapping() -> None:
+    """The job manager hands out its event data as a read-only mapping."""
+    event = decode_event(
+        service_pb2.Event,
+        "JOB_STATUS_CHANGE",
+        MappingProxyType({"id": "j1", "status": "running"}),
+        {"seconds": 1, "microseconds": 2},
+    )
+    assert encode_event(event)["data"] == {"id": "j1", "status": "running"}

@@ -14,7 +14,7 @@ no descriptor or option lookups at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from google.protobuf.descriptor import Descriptor
@@ -319,7 +319,7 @@ def _object_decoder(plan: MessagePlan) -> Decoder:
     extra_attr, member_wires = plan.extra_attr, plan.member_wires
 
     def decode_object(message: Any, value: Any) -> None:
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             raise _type_error("object", value)
         get = value.get
         for wire, required, setter in steps:
@@ -375,7 +375,7 @@ def _result_decoder(plan: MessagePlan) -> Decoder:
     if plan.result is None:
 
         def decode_empty(message: Any, value: Any) -> None:
-            if not isinstance(value, dict):
+            if not isinstance(value, Mapping):
                 raise _type_error("object", value)
 
         return decode_empty
@@ -383,7 +383,7 @@ def _result_decoder(plan: MessagePlan) -> Decoder:
 
 
 def _fill_envelope(plan: MessagePlan, message: Message, value: Any) -> None:
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise _type_error("object", value)
     for required in ("event", "timestamp"):
         if required not in value:
@@ -417,7 +417,7 @@ def fill_event(plan: MessagePlan, message: Message, name: Any, data: Any, timest
 
 
 def _set_timestamp(plan: MessagePlan, message: Message, value: Any) -> None:
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise _type_error("object", value)
     parts: list[int] = []
     for key in ("seconds", "microseconds"):

@@ -8,6 +8,7 @@ precision on the way in, and integral doubles come back out as JSON integers
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.struct_pb2 import NULL_VALUE, Struct, Value
@@ -27,7 +28,7 @@ def json_type_name(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "object"
     if isinstance(value, list | tuple):
         return "array"
@@ -44,7 +45,7 @@ def json_to_value(value: Any, target: Value) -> None:
         target.number_value = _as_double(value)
     elif isinstance(value, str):
         target.string_value = value
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         struct = target.struct_value
         struct.SetInParent()
         json_to_struct(value, struct)
@@ -62,7 +63,7 @@ def json_to_value(value: Any, target: Value) -> None:
 
 def json_to_struct(value: Any, target: Struct) -> None:
     """Store a JSON object into ``target``."""
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise TranscodeError(f"expected object, got {json_type_name(value)}")
     fields = target.fields
     for key, item in value.items():

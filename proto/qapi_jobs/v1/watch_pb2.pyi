@@ -63,8 +63,9 @@ class WatchEventsRequest(_message.Message):
 
     @_builtins.property
     def heartbeat_interval(self) -> _duration_pb2.Duration:
-        """How often an idle stream gets a Heartbeat (default: the server's
-        setting, under 10 seconds; at least 100 milliseconds).
+        """How often an idle stream gets a Heartbeat (unset or 0: the server's
+        setting, under 10 seconds; shorter values are raised to 100
+        milliseconds; negative values are refused).
         """
 
     def __init__(
@@ -269,7 +270,10 @@ class WatchJobsRequest(_message.Message):
     """
     @_builtins.property
     def min_interval(self) -> _duration_pb2.Duration:
-        """The shortest time between two snapshots (default 200 milliseconds)."""
+        """The shortest time between two snapshots (unset or 0: the server's
+        setting, 200 milliseconds by default; shorter values than 10
+        milliseconds are raised to it; negative values are refused).
+        """
 
     def __init__(
         self,

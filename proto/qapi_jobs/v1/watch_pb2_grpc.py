@@ -60,7 +60,13 @@ class WatchServiceServicer:
         ErrorInfo whose reason is EVENTS_EXPIRED or INSTANCE_CHANGED: list the
         jobs again (send_initial_snapshot) instead of resuming.  A watcher that
         falls too far behind is ended with ABORTED, reason WATCHER_TOO_SLOW, and
-        metadata resume_after_sequence.
+        metadata resume_after_sequence: every event up to it was sent or
+        filtered out, so resuming after it loses and repeats nothing.  When the
+        server shuts down, streams end with UNAVAILABLE, reason
+        SERVER_SHUTTING_DOWN, with the same metadata.  A malformed request gets
+        INVALID_ARGUMENT, reason INVALID_WATCH_REQUEST, metadata field.  ErrorInfo
+        metadata keys: oldest_sequence, resume_after_sequence, instance_id,
+        max_lag, field.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -68,7 +74,10 @@ class WatchServiceServicer:
 
     def WatchJobs(self, request, context):
         """Snapshots of one job or of all jobs whenever a status or progress
-        changes, at most one per min_interval: for progress displays.
+        changes, at most one per min_interval: for progress displays.  The state
+        is sampled, so a status that lasts less than min_interval may not be
+        shown; an unchanged snapshot is repeated once per heartbeat interval to
+        keep the stream alive through proxies.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,11 +49,20 @@ class WatchServiceStub:
     ErrorInfo whose reason is EVENTS_EXPIRED or INSTANCE_CHANGED: list the
     jobs again (send_initial_snapshot) instead of resuming.  A watcher that
     falls too far behind is ended with ABORTED, reason WATCHER_TOO_SLOW, and
-    metadata resume_after_sequence.
+    metadata resume_after_sequence: every event up to it was sent or
+    filtered out, so resuming after it loses and repeats nothing.  When the
+    server shuts down, streams end with UNAVAILABLE, reason
+    SERVER_SHUTTING_DOWN, with the same metadata.  A malformed request gets
+    INVALID_ARGUMENT, reason INVALID_WATCH_REQUEST, metadata field.  ErrorInfo
+    metadata keys: oldest_sequence, resume_after_sequence, instance_id,
+    max_lag, field.
     """
     WatchJobs: _grpc.UnaryStreamMultiCallable[_watch_pb2.WatchJobsRequest, _watch_pb2.WatchJobsResponse]
     """Snapshots of one job or of all jobs whenever a status or progress
-    changes, at most one per min_interval: for progress displays.
+    changes, at most one per min_interval: for progress displays.  The state
+    is sampled, so a status that lasts less than min_interval may not be
+    shown; an unchanged snapshot is repeated once per heartbeat interval to
+    keep the stream alive through proxies.
     """
 
 @_typing.type_check_only
@@ -70,11 +79,20 @@ class WatchServiceAsyncStub(WatchServiceStub):
     ErrorInfo whose reason is EVENTS_EXPIRED or INSTANCE_CHANGED: list the
     jobs again (send_initial_snapshot) instead of resuming.  A watcher that
     falls too far behind is ended with ABORTED, reason WATCHER_TOO_SLOW, and
-    metadata resume_after_sequence.
+    metadata resume_after_sequence: every event up to it was sent or
+    filtered out, so resuming after it loses and repeats nothing.  When the
+    server shuts down, streams end with UNAVAILABLE, reason
+    SERVER_SHUTTING_DOWN, with the same metadata.  A malformed request gets
+    INVALID_ARGUMENT, reason INVALID_WATCH_REQUEST, metadata field.  ErrorInfo
+    metadata keys: oldest_sequence, resume_after_sequence, instance_id,
+    max_lag, field.
     """
     WatchJobs: _aio.UnaryStreamMultiCallable[_watch_pb2.WatchJobsRequest, _watch_pb2.WatchJobsResponse]  # type: ignore[assignment]
     """Snapshots of one job or of all jobs whenever a status or progress
-    changes, at most one per min_interval: for progress displays.
+    changes, at most one per min_interval: for progress displays.  The state
+    is sampled, so a status that lasts less than min_interval may not be
+    shown; an unchanged snapshot is repeated once per heartbeat interval to
+    keep the stream alive through proxies.
     """
 
 class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -94,7 +112,13 @@ class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
         ErrorInfo whose reason is EVENTS_EXPIRED or INSTANCE_CHANGED: list the
         jobs again (send_initial_snapshot) instead of resuming.  A watcher that
         falls too far behind is ended with ABORTED, reason WATCHER_TOO_SLOW, and
-        metadata resume_after_sequence.
+        metadata resume_after_sequence: every event up to it was sent or
+        filtered out, so resuming after it loses and repeats nothing.  When the
+        server shuts down, streams end with UNAVAILABLE, reason
+        SERVER_SHUTTING_DOWN, with the same metadata.  A malformed request gets
+        INVALID_ARGUMENT, reason INVALID_WATCH_REQUEST, metadata field.  ErrorInfo
+        metadata keys: oldest_sequence, resume_after_sequence, instance_id,
+        max_lag, field.
         """
 
     @_abc_1.abstractmethod
@@ -104,7 +128,10 @@ class WatchServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_watch_pb2.WatchJobsResponse], _abc.AsyncIterator[_watch_pb2.WatchJobsResponse]]:
         """Snapshots of one job or of all jobs whenever a status or progress
-        changes, at most one per min_interval: for progress displays.
+        changes, at most one per min_interval: for progress displays.  The state
+        is sampled, so a status that lasts less than min_interval may not be
+        shown; an unchanged snapshot is repeated once per heartbeat interval to
+        keep the stream alive through proxies.
         """
 
 def add_WatchServiceServicer_to_server(servicer: WatchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -74,6 +74,10 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", config.max_message_size),
         # Without this a second server on a busy port binds it silently.
         ("grpc.so_reuseport", 0),
+        # The default (1000) makes gRPC cancel calls that arrive together before
+        # they reach a handler: a reconnect storm of thousands of watchers.
+        ("grpc.server.max_pending_requests", 20_000),
+        ("grpc.server.max_pending_requests_hard_limit", 40_000),
         *config.keepalive.channel_options(),
     ]
 
@@ -221,7 +225,7 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
     server = grpc.aio.server(options=grpc_options(config))
     watch = WatchServicer(manager, config.watch)
     health = HealthServicer()
-    add_jobs_service(server, Commands(manager, engine), watch.stream_events)
+    add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
     add_watch_service(watch, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(REFLECTED_SERVICES, server)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -33,9 +33,6 @@ SERVICE_NAME = SERVICE.full_name
 STREAM_EVENTS = "StreamEvents"
 
 Context = grpc.aio.ServicerContext[Any, Any]
-StreamEvents = Callable[
-    [service_pb2.StreamEventsRequest, Context], AsyncIterator[service_pb2.StreamEventsResponse]
-]
 
 
 CommandBehaviour = Callable[[Message, Context], Coroutine[Any, Any, Message]]
@@ -108,7 +105,7 @@ def _log_refusal(
 
 
 def jobs_service_handlers(
-    commands: Commands, stream_events: StreamEvents
+    commands: Commands, stream_events: grpc.RpcMethodHandler[Any, Any]
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
     """The method handlers of JobsService, by rpc name.
 
@@ -124,11 +121,7 @@ def jobs_service_handlers(
             request_deserializer=command.request.FromString,
             response_serializer=command.response.SerializeToString,
         )
-    handlers[STREAM_EVENTS] = grpc.unary_stream_rpc_method_handler(
-        stream_events,
-        request_deserializer=service_pb2.StreamEventsRequest.FromString,
-        response_serializer=service_pb2.StreamEventsResponse.SerializeToString,
-    )
+    handlers[STREAM_EVENTS] = stream_events
     unknown = {method.name for method in SERVICE.methods} - set(handlers)
     if unknown:
         raise RuntimeError(f"JobsService rpcs without a QAPI command: {sorted(unknown)}")
@@ -136,9 +129,9 @@ def jobs_service_handlers(
 
 
 def add_jobs_service(
-    server: grpc.aio.Server, commands: Commands, stream_events: StreamEvents
+    server: grpc.aio.Server, commands: Commands, stream_events: grpc.RpcMethodHandler[Any, Any]
 ) -> None:
-    """Register JobsService on ``server``."""
+    """Register JobsService on ``server``; ``stream_events`` handles its event stream."""
     handlers = jobs_service_handlers(commands, stream_events)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -114,9 +114,7 @@ class EventEncoder:
 
 def _decode(record: EventRecord) -> service_pb2.Event:
     try:
-        # The transcoder accepts JSON objects (dicts) only, not read-only mappings.
-        data = dict(record.data)
-        return decode_event(service_pb2.Event, record.name, data, _qmp_timestamp(record))
+        return decode_event(service_pb2.Event, record.name, record.data, _qmp_timestamp(record))
     except TranscodeError:
         # The schema and the manager disagree: a server bug.  The record
         # still goes out (without its kind) so that sequence numbers stay

@@ -3,9 +3,10 @@
 The engine claims a copy job's two files when the job is created (see
 claims.ClaimingPlan); running claims them again, which changes nothing for
 the same owner but keeps a driver used without the manager from touching
-busy files.  The job opens the source, then either creates the target (sparse, with the source's size) or opens
-the existing one and checks that it is large enough.  If the job fails or
-is cancelled, :meth:`ImageCopyJob.abort` removes a target the job created;
+busy files.  The job opens the source, then either creates the target
+(sparse, with the source's size) or opens the existing one and checks that
+it is large enough.  If the job fails or is cancelled,
+:meth:`ImageCopyJob.abort` removes a target the job created;
 :meth:`ImageCopyJob.clean` lets go of the claims.
 """
 
