@@ -1,8 +1,10 @@
 """Benchmark 2: fan-out of events to many watchers, against a bare grpc.aio broadcast.
 
 For each number of watchers, the same steps run against the service
-(``WatchService.WatchEvents``) and against the bare broadcast of
-``bench.broadcast_service``, each in a fresh server process:
+(``WatchService.WatchEvents`` in batch mode: the events a stream finds
+ready at a wake-up travel in one message) and against the bare broadcast
+of ``bench.broadcast_service`` (one message per event), each in a fresh
+server process:
 
 1. open the streams from a few spawned watcher processes and wait until
    every one is live; the server's RSS growth gives the memory per stream;
@@ -264,6 +266,7 @@ async def run(config: Config) -> BenchResult:
         ],
         "watcher_processes": sizes.processes,
         "bare_event_bytes": BARE_EVENT_SIZE,
+        "service_batch_mode": True,
     }
     targets: list[tuple[str, TargetFactory]] = [("bare", bare_target)]
     unavailable = service.missing()

@@ -6,6 +6,7 @@ only the bare broadcast never imports the generated code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -19,12 +20,14 @@ IDLE_HEARTBEAT_SECONDS = 300
 """Heartbeats only on streams idle this long: the bare broadcast sends none either."""
 
 _REQUEST = watch_pb2.WatchEventsRequest(
-    send_initial_snapshot=True, heartbeat_interval=Duration(seconds=IDLE_HEARTBEAT_SECONDS)
+    send_initial_snapshot=True,
+    heartbeat_interval=Duration(seconds=IDLE_HEARTBEAT_SECONDS),
+    batch=True,
 )
 
 
 def open_watch_call(channel: grpc.aio.Channel) -> Any:
-    """Start one WatchEvents stream that begins with the jobs' snapshot."""
+    """Start one WatchEvents stream that begins with the jobs' snapshot and batches events."""
     method = channel.unary_stream(
         WATCH_METHOD,
         request_serializer=watch_pb2.WatchEventsRequest.SerializeToString,
@@ -33,13 +36,18 @@ def open_watch_call(channel: grpc.aio.Channel) -> Any:
     return method(_REQUEST)
 
 
-def classify(message: watch_pb2.WatchEventsResponse) -> Message:
-    """OPENED at the end of the snapshot; EVENT with its sequence and emission time."""
+def classify(message: watch_pb2.WatchEventsResponse) -> Sequence[Message]:
+    """OPENED at the end of the snapshot; EVENT with its sequence and emission time, per event."""
     item = message.WhichOneof("item")
     if item == "event":
-        record = message.event
-        stamp = record.event.timestamp
-        return EVENT, record.sequence, stamp.seconds + stamp.nanos / 1e9
+        return (_event(message.event),)
+    if item == "batch":
+        return [_event(record) for record in message.batch.events]
     if item == "snapshot_end":
-        return OPENED, 0, 0.0
-    return OTHER, 0, 0.0
+        return ((OPENED, 0, 0.0),)
+    return ((OTHER, 0, 0.0),)
+
+
+def _event(record: watch_pb2.EventRecord) -> Message:
+    stamp = record.event.timestamp
+    return EVENT, record.sequence, stamp.seconds + stamp.nanos / 1e9

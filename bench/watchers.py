@@ -23,7 +23,7 @@ import asyncio
 import math
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -47,7 +47,8 @@ class StreamKind:
     """How to open one kind of event stream and read its messages."""
 
     open_call: Callable[[grpc.aio.Channel], Any]
-    classify: Callable[[Any], Message]
+    classify: Callable[[Any], Sequence[Message]]
+    """What one response carries: a message may hold several events."""
 
 
 def bare_kind() -> StreamKind:
@@ -59,10 +60,10 @@ def bare_kind() -> StreamKind:
         )
         return method(b"")
 
-    def classify(data: bytes) -> Message:
+    def classify(data: bytes) -> Sequence[Message]:
         message = broadcast_service.decode(data)
         kind = OPENED if message.kind == broadcast_service.HELLO else EVENT
-        return kind, message.sequence, message.published_at
+        return ((kind, message.sequence, message.published_at),)
 
     return StreamKind(open_call, classify)
 
@@ -142,13 +143,13 @@ class Watchers:
         try:
             async for message in call:
                 received = now()
-                what, sequence, published = classify(message)
-                if what == EVENT:
-                    recorder.delays.append(received - published)
-                    recorder.sequences.add(sequence)
-                    recorder.last_received = received
-                elif what == OPENED:
-                    self._count_open(opened=True)
+                for what, sequence, published in classify(message):
+                    if what == EVENT:
+                        recorder.delays.append(received - published)
+                        recorder.sequences.add(sequence)
+                        recorder.last_received = received
+                    elif what == OPENED:
+                        self._count_open(opened=True)
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.CANCELLED:
                 self._count_open(opened=False)

@@ -54,3 +54,28 @@ def test_an_event_the_schema_rejects_still_keeps_its_place() -> None:
     assert decoded.event.sequence == 1
     assert decoded.event.event.WhichOneof("kind") is None
     assert decoded.event.event.HasField("timestamp")
+
+
+def test_a_batch_is_the_events_bytes_behind_one_header_and_is_shared() -> None:
+    log = _log_with(300)
+    records = log.events_after(0, 300)
+    encoder = EventEncoder("inst")
+    frame = encoder.watch_batch_frame(records)
+    expected = watch_pb2.WatchEventsResponse(
+        batch=watch_pb2.EventBatch(events=[encoder.watch_frame(r).message.event for r in records])
+    )
+    # 300 events need a two-byte length: the header's varint is exercised.
+    assert frame.data == expected.SerializeToString()
+    assert frame.message == expected
+    assert encoder.watch_batch_frame(records) is frame
+
+
+def test_filtered_batches_are_keyed_by_their_events() -> None:
+    records = _log_with(6).events_after(0)
+    encoder = EventEncoder("inst")
+    ends = encoder.watch_batch_frame([records[0], records[3]])
+    run = encoder.watch_batch_frame(records[0:4])
+    assert run is not ends
+    assert [r.sequence for r in ends.message.batch.events] == [1, 4]
+    assert [r.sequence for r in run.message.batch.events] == [1, 2, 3, 4]
+    assert encoder.watch_batch_frame([records[0], records[3]]) is ends

@@ -146,9 +146,9 @@ class AsyncJobsClient(AsyncCommands):
             try:
                 async for response in call:
                     backoff.reset()
-                    item = resume.receive(response)
-                    if item is not None and (heartbeats or not isinstance(item, Heartbeat)):
-                        yield item
+                    for item in resume.receive_all(response):
+                        if heartbeats or not isinstance(item, Heartbeat):
+                            yield item
             except grpc.RpcError as err:
                 error = error_from_rpc(err)
             finally:

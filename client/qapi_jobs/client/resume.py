@@ -5,6 +5,9 @@ the next request, feed every response in, and report how each stream
 ended; the machine says what to yield and whether (and how soon) to open
 the next stream.  The rules are those ``watch.proto`` documents:
 
+* ask for batches (several events per message when they are ready
+  together) and hand their events out one by one, exactly as if they had
+  come singly;
 * resume from the last sequence number seen (an event's or a heartbeat's),
   with the instance id it came with, so nothing is lost or repeated;
 * OUT_OF_RANGE with reason EVENTS_EXPIRED or INSTANCE_CHANGED: those
@@ -155,6 +158,7 @@ class EventsResume:
             job_ids=self.job_ids,
             event_names=self.event_names,
             heartbeat_interval=_duration(self.heartbeat_interval),
+            batch=True,
         )
         if self._snapshot_reason is not None:
             request.send_initial_snapshot = True
@@ -163,19 +167,29 @@ class EventsResume:
             request.instance_id = self.instance_id
         return request
 
+    def receive_all(self, response: watch_pb2.WatchEventsResponse) -> list[WatchItem]:
+        """What to hand to the program for one response, in order (maybe nothing).
+
+        Unlike :meth:`receive`, accepts an EventBatch: its events are taken
+        one by one, each with the same bookkeeping as a single event.
+        """
+        if response.WhichOneof("item") == "batch":
+            items: list[WatchItem] = []
+            for record in response.batch.events:
+                item = self._event(record)
+                if item is not None:
+                    items.append(item)
+            return items
+        single = self.receive(response)
+        return [] if single is None else [single]
+
     def receive(self, response: watch_pb2.WatchEventsResponse) -> WatchItem | None:
-        """What to hand to the program for one response (None: nothing)."""
+        """What to hand to the program for one response that is not a batch (None: nothing)."""
         kind = response.WhichOneof("item")
         if kind == "event":
-            record = response.event
-            if (
-                self.position is not None
-                and record.instance_id == self.instance_id
-                and record.sequence <= self.position
-            ):
-                return None
-            self.position, self.instance_id = record.sequence, record.instance_id
-            return EventItem(record.sequence, record.instance_id, record.event)
+            return self._event(response.event)
+        if kind == "batch":
+            raise ValueError("an EventBatch may hold several events: use receive_all")
         if kind == "heartbeat":
             beat = response.heartbeat
             if self._snapshot_reason is None:
@@ -193,6 +207,16 @@ class EventsResume:
             self._snapshot.clear()
             return Resync(jobs, end.sequence, end.instance_id, reason)
         return None
+
+    def _event(self, record: watch_pb2.EventRecord) -> EventItem | None:
+        if (
+            self.position is not None
+            and record.instance_id == self.instance_id
+            and record.sequence <= self.position
+        ):
+            return None
+        self.position, self.instance_id = record.sequence, record.instance_id
+        return EventItem(record.sequence, record.instance_id, record.event)
 
     def failed(self, error: QapiJobsError) -> bool:
         """Account for a stream that ended with ``error``.

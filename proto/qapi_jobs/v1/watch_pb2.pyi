@@ -42,6 +42,7 @@ class WatchEventsRequest(_message.Message):
     EVENT_NAMES_FIELD_NUMBER: _builtins.int
     SEND_INITIAL_SNAPSHOT_FIELD_NUMBER: _builtins.int
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     after_sequence: _builtins.int
     """Deliver the events after this sequence number.  Unset: only events
     emitted from now on (after the snapshot, if one is asked for).
@@ -52,6 +53,14 @@ class WatchEventsRequest(_message.Message):
     """Start with the current state of every job (matching job_ids), then a
     SnapshotEnd, then the events that follow it, with no gap or overlap.
     Cannot be combined with after_sequence.
+    """
+    batch: _builtins.bool
+    """Allow several events in one response, as an EventBatch: whenever more
+    than one matching event is ready at the same time they travel together
+    (up to a server limit), which saves per-message work on busy streams.
+    A lone event still comes as `event`.  The server never waits for events
+    to accumulate, so batching adds no delay.  Other responses, errors and
+    resuming are unchanged.
     """
     @_builtins.property
     def job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -77,10 +86,11 @@ class WatchEventsRequest(_message.Message):
         event_names: _abc.Iterable[_builtins.str] | None = ...,
         send_initial_snapshot: _builtins.bool = ...,
         heartbeat_interval: _duration_pb2.Duration | None = ...,
+        batch: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "heartbeat_interval", b"heartbeat_interval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "event_names", b"event_names", "heartbeat_interval", b"heartbeat_interval", "instance_id", b"instance_id", "job_ids", b"job_ids", "send_initial_snapshot", b"send_initial_snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "batch", b"batch", "event_names", b"event_names", "heartbeat_interval", b"heartbeat_interval", "instance_id", b"instance_id", "job_ids", b"job_ids", "send_initial_snapshot", b"send_initial_snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__after_sequence: _TypeAlias = _typing.Literal["after_sequence"]  # noqa: Y015
     _WhichOneofArgType__after_sequence: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence"]  # noqa: Y015
@@ -98,6 +108,7 @@ class WatchEventsResponse(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     SNAPSHOT_END_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def event(self) -> Global___EventRecord:
         """An event."""
@@ -114,6 +125,12 @@ class WatchEventsResponse(_message.Message):
     def snapshot_end(self) -> Global___SnapshotEnd:
         """The initial snapshot is complete."""
 
+    @_builtins.property
+    def batch(self) -> Global___EventBatch:
+        """Two or more events (those that passed the filters), oldest first; only
+        sent when the request set batch.
+        """
+
     def __init__(
         self,
         *,
@@ -121,16 +138,41 @@ class WatchEventsResponse(_message.Message):
         heartbeat: Global___Heartbeat | None = ...,
         snapshot: Global___JobSnapshot | None = ...,
         snapshot_end: Global___SnapshotEnd | None = ...,
+        batch: Global___EventBatch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "item", b"item", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "event", b"event", "heartbeat", b"heartbeat", "item", b"item", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "item", b"item", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "event", b"event", "heartbeat", b"heartbeat", "item", b"item", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "heartbeat", "snapshot", "snapshot_end"]  # noqa: Y015
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "heartbeat", "snapshot", "snapshot_end", "batch"]  # noqa: Y015
     _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
 
 Global___WatchEventsResponse: _TypeAlias = WatchEventsResponse  # noqa: Y015
+
+@_typing.final
+class EventBatch(_message.Message):
+    """Events that were ready together, delivered in one message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventRecord]:
+        """In sequence order, as they would have come one by one."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___EventRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventBatch: _TypeAlias = EventBatch  # noqa: Y015
 
 @_typing.final
 class EventRecord(_message.Message):

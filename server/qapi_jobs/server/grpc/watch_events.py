@@ -4,7 +4,13 @@ Both read the manager's event log through a subscription (a cursor, so a
 slow stream costs nothing until it reads again), drain everything
 available at each wake-up, and hand out frames the encoder shares between
 streams.  WatchEvents adds sequence numbers, resuming, filters, the
-initial snapshot and heartbeats; StreamEvents is the plain QMP-like feed.
+initial snapshot, heartbeats and (when asked for) batches; StreamEvents is
+the plain QMP-like feed.
+
+A batching WatchEvents stream sends what one wake-up found (after the
+filters) as a single EventBatch, at most :data:`MAX_BATCH_EVENTS` of it;
+a lone event goes out as a plain ``event``, with the frame every other
+stream shares.  Nothing waits for more events to arrive.
 
 A session's *position* is the sequence number up to which every event was
 handed to gRPC or filtered out: heartbeats report it, and a stream ended
@@ -54,6 +60,9 @@ from qapi_jobs.v1 import service_pb2, watch_pb2
 MIN_HEARTBEAT = 0.1
 """Seconds; shorter heartbeat intervals asked for are raised to this."""
 
+MAX_BATCH_EVENTS = DEFAULT_BATCH
+"""Most events in one EventBatch (a few tens of KiB at most)."""
+
 KNOWN_EVENTS = frozenset(event_names(service_pb2.Event))
 
 
@@ -90,6 +99,7 @@ class _LogSession(StreamSession[M]):
         heartbeat: float | None = None,
         intro: Iterable[Frame[M]] = (),
         intro_end: int | None = None,
+        batch_limit: int = 1,
     ) -> None:
         super().__init__()
         self._encoder = encoder
@@ -99,6 +109,7 @@ class _LogSession(StreamSession[M]):
         self._heartbeat = heartbeat
         self._intro: deque[Frame[M]] = deque(intro)
         self._intro_end = intro_end
+        self._batch_limit = batch_limit
         self._records: deque[EventRecord] = deque()
         self._batch_end = 0
         self._loop = asyncio.get_running_loop()
@@ -109,6 +120,10 @@ class _LogSession(StreamSession[M]):
     @abstractmethod
     def _frame(self, record: EventRecord) -> Frame[M]:
         """The frame that delivers ``record``."""
+
+    def _batch_frame(self, records: list[EventRecord]) -> Frame[M]:
+        """The frame that delivers ``records`` (two or more) together."""
+        raise AssertionError("this stream does not batch")
 
     @abstractmethod
     def _idle_frame(self) -> Frame[M]:
@@ -147,6 +162,12 @@ class _LogSession(StreamSession[M]):
                 if not records:
                     self.position = self._batch_end
         record = records.popleft()
+        if records and self._batch_limit > 1:
+            together = [record]
+            while records and len(together) < self._batch_limit:
+                together.append(records.popleft())
+            self.position = records[0].seq - 1 if records else self._batch_end
+            return self._batch_frame(together)
         self.position = records[0].seq - 1 if records else self._batch_end
         return self._frame(record)
 
@@ -184,6 +205,9 @@ class WatchEventsSession(_LogSession[watch_pb2.WatchEventsResponse]):
     def _frame(self, record: EventRecord) -> Frame[watch_pb2.WatchEventsResponse]:
         return self._encoder.watch_frame(record)
 
+    def _batch_frame(self, records: list[EventRecord]) -> Frame[watch_pb2.WatchEventsResponse]:
+        return self._encoder.watch_batch_frame(records)
+
     def _idle_frame(self) -> Frame[watch_pb2.WatchEventsResponse]:
         heartbeat = watch_pb2.Heartbeat(
             sequence=self._subscription.next_seq - 1,
@@ -212,6 +236,7 @@ def open_watch_events(
     """Check a WatchEvents request and open its session (raises StreamEnd)."""
     event_filter = _event_filter(request)
     heartbeat = _heartbeat_interval(request, default_heartbeat)
+    batch_limit = MAX_BATCH_EVENTS if request.batch else 1
     if request.send_initial_snapshot:
         if request.HasField("after_sequence"):
             raise invalid_request(
@@ -227,6 +252,7 @@ def open_watch_events(
             heartbeat=heartbeat,
             intro=intro,
             intro_end=snapshot.last_seq,
+            batch_limit=batch_limit,
         )
     after = request.after_sequence if request.HasField("after_sequence") else None
     subscription = _resume(manager, after, request.instance_id, max_lag)
@@ -236,6 +262,7 @@ def open_watch_events(
         max_lag=max_lag,
         event_filter=event_filter,
         heartbeat=heartbeat,
+        batch_limit=batch_limit,
     )
 
 
