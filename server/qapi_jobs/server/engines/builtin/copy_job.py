@@ -1,28 +1,22 @@
-"""What backup and mirror share: opening the images and undoing a created target.
+"""What backup and mirror share: opening the images.
 
-The engine claims a copy job's two files when the job is created (see
-claims.ClaimingPlan); running claims them again, which changes nothing for
-the same owner but keeps a driver used without the manager from touching
-busy files.  The job opens the source, then either creates the target
-(sparse, with the source's size) or opens the existing one and checks that
-it is large enough.  If the job fails or is cancelled,
-:meth:`ImageCopyJob.abort` removes a target the job created;
-:meth:`ImageCopyJob.clean` lets go of the claims.
+A copy job claims its two files (see image_job), opens the source, then
+either creates the target (sparse, with the source's size) or opens the
+existing one and checks that it is large enough.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from qapi_jobs.server.engines.builtin import files
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.copy import BlockCopier
+from qapi_jobs.server.engines.builtin.image_job import ImageJob
 from qapi_jobs.server.engines.builtin.paths import ImagePath
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.engines.builtin.transfer import error_text, io_step
-from qapi_jobs.server.jobs.driver import JobContext, JobDriver, JobFailed
-from qapi_jobs.server.jobs.errors import JobError
+from qapi_jobs.server.jobs.driver import JobContext, JobFailed
 
 SIZE_MISMATCH = "Source and target image have different sizes"
 """QEMU's text for a target that cannot hold the source."""
@@ -53,13 +47,12 @@ class OpenImages:
         files.close_quietly(self.copier.target)
 
 
-class ImageCopyJob(JobDriver):
+class ImageCopyJob(ImageJob):
     """Base of the drivers that copy a source image onto a target image."""
 
     def __init__(self, spec: CopySpec, claims: PathClaims) -> None:
+        super().__init__(claims)
         self.spec = spec
-        self._claims = claims
-        self._created: files.CreatedFile | None = None
 
     @property
     def created_target(self) -> bool:
@@ -72,10 +65,7 @@ class ImageCopyJob(JobDriver):
         One blocking call does all of it.  Raises JobFailed with a
         QEMU-style message if either file cannot be had.
         """
-        try:
-            self._claims.claim(self, self.job_type, (self.spec.source, self.spec.target))
-        except JobError as exc:
-            raise JobFailed(exc.message) from exc
+        self.claim((self.spec.source, self.spec.target))
         opened: list[OpenImages] = []
         try:
             return await run_to_completion(ctx, self._open_images, opened)
@@ -147,13 +137,3 @@ class ImageCopyJob(JobDriver):
             raise JobFailed(
                 f"Could not flush '{self.spec.target.name}': {error_text(exc)}"
             ) from exc
-
-    async def abort(self) -> None:
-        """Remove the target if this job created it: a failed copy leaves nothing behind."""
-        created, self._created = self._created, None
-        if created is not None:
-            await asyncio.to_thread(created.remove)
-
-    async def clean(self) -> None:
-        """Release the job's claims on its files."""
-        self._claims.release(self)

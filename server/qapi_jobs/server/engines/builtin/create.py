@@ -24,7 +24,6 @@ flush of a new file also commits its name.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +31,11 @@ from typing import ClassVar, Literal
 
 from qapi_jobs.server.engines.builtin import files, sparse
 from qapi_jobs.server.engines.builtin.claims import PathClaims
+from qapi_jobs.server.engines.builtin.image_job import ImageJob
 from qapi_jobs.server.engines.builtin.paths import ImagePath
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.engines.builtin.transfer import error_text
-from qapi_jobs.server.jobs.driver import JobContext, JobDriver, JobFailed
-from qapi_jobs.server.jobs.errors import JobError
+from qapi_jobs.server.jobs.driver import JobContext, JobFailed
 
 _FLUSH_FAILED = "Could not flush file to disk"
 
@@ -55,24 +54,20 @@ class CreateSpec:
     """How many zero bytes one blocking write puts down (preallocation ``full``)."""
 
 
-class CreateDriver(JobDriver):
+class CreateDriver(ImageJob):
     """Creates one raw image file."""
 
     job_type: ClassVar[str] = "create"
 
     def __init__(self, spec: CreateSpec, claims: PathClaims) -> None:
+        super().__init__(claims)
         self.spec = spec
-        self._claims = claims
-        self._created: files.CreatedFile | None = None
         self._fd: int | None = None
 
     async def run(self, ctx: JobContext) -> None:
         """Create the file and reserve its space as asked."""
         spec = self.spec
-        try:
-            self._claims.claim(self, self.job_type, (spec.target,))
-        except JobError as exc:
-            raise JobFailed(exc.message) from exc
+        self.claim((spec.target,))
         ctx.set_progress_total(spec.size)
         if spec.preallocation == "full":
             try:
@@ -132,16 +127,6 @@ class CreateDriver(JobDriver):
         )
         if offset + length == self.spec.size:
             _step(_FLUSH_FAILED, os.fdatasync, fd)
-
-    async def abort(self) -> None:
-        """Remove the file the job created."""
-        created, self._created = self._created, None
-        if created is not None:
-            await asyncio.to_thread(created.remove)
-
-    async def clean(self) -> None:
-        """Release the job's claim on the file."""
-        self._claims.release(self)
 
 
 def _step(what: str, fn: Callable[..., object], *args: object) -> None:
