@@ -244,24 +244,19 @@ def open_watch_events(
             )
         snapshot, subscription = manager.snapshot_and_subscribe(max_lag=max_lag)
         intro = _snapshot_frames(snapshot, event_filter, encoder.instance_id)
-        return WatchEventsSession(
-            encoder,
-            subscription,
-            max_lag=max_lag,
-            event_filter=event_filter,
-            heartbeat=heartbeat,
-            intro=intro,
-            intro_end=snapshot.last_seq,
-            batch_limit=batch_limit,
-        )
-    after = request.after_sequence if request.HasField("after_sequence") else None
-    subscription = _resume(manager, after, request.instance_id, max_lag)
+        intro_end: int | None = snapshot.last_seq
+    else:
+        after = request.after_sequence if request.HasField("after_sequence") else None
+        subscription = _resume(manager, after, request.instance_id, max_lag)
+        intro, intro_end = [], None
     return WatchEventsSession(
         encoder,
         subscription,
         max_lag=max_lag,
         event_filter=event_filter,
         heartbeat=heartbeat,
+        intro=intro,
+        intro_end=intro_end,
         batch_limit=batch_limit,
     )
 
