@@ -8,6 +8,7 @@ looks at other definitions except to catch a second definition of a name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from qapi_jobs.codegen.docparse import ParsedDoc
@@ -46,7 +47,7 @@ from qapi_jobs.codegen.shapes import (
     required,
     type_ref,
 )
-from qapi_jobs.codegen.syntax import Arr, Bool, Obj, Str, describe
+from qapi_jobs.codegen.syntax import Arr, Bool, Obj, Str, Value, describe
 from qapi_jobs.codegen.table import DefinitionTable
 
 META_KEYS = ("enum", "struct", "union", "alternate", "command", "event")
@@ -327,27 +328,10 @@ class StructurePass:
         """A pre-6.2 simple union, rewritten as the flat union it stands for:
         an implicit enum ``<Name>Kind`` of the branch names, an implicit base
         holding ``type``, and branches wrapping their type in ``data``."""
-        data = required(obj, "data")
-        if not isinstance(data, Obj):
-            raise SchemaError(
-                data.info,
-                f"'data' of union '{name}' must be an object mapping branch names to "
-                f"types, not {describe(data)}",
-            )
+        data = _branch_data(obj, "union", name)
         values: list[EnumValue] = []
         branches: list[Branch] = []
-        seen: dict[str, str] = {}
-        for key_node, value in data.entries:
-            what = f"branch '{key_node.value}' of union '{name}'"
-            check_lower(key_node.value, key_node.info, what)
-            cname = c_name(key_node.value)
-            if cname in seen:
-                raise SchemaError(
-                    key_node.info,
-                    f"{what} clashes with branch '{seen[cname]}' (both are '{cname}' in C); "
-                    "rename one of them",
-                )
-            seen[cname] = key_node.value
+        for key_node, value, what in _named_branches(data, "union", name):
             ref, ref_info, branch_cond = branch_type(value, what, allow_array=True)
             wrapper = f"q_obj_{ref.name}{'List' if ref.is_array else ''}-wrapper"
             if self.table.get(wrapper) is None:
@@ -374,30 +358,13 @@ class StructurePass:
         return Union(name, info, base=base_name, discriminator="type", branches=tuple(branches))
 
     def _alternate(self, obj: Obj, name: str, info: SourceInfo) -> Alternate:
-        data = required(obj, "data")
-        if not isinstance(data, Obj):
-            raise SchemaError(
-                data.info,
-                f"'data' of alternate '{name}' must be an object mapping branch names to "
-                f"types, not {describe(data)}",
-            )
+        data = _branch_data(obj, "alternate", name)
         if not data.entries:
             raise SchemaError(
                 data.info, f"'data' of alternate '{name}' is empty; give at least one branch"
             )
         branches: list[Branch] = []
-        seen: dict[str, str] = {}
-        for key_node, value in data.entries:
-            what = f"branch '{key_node.value}' of alternate '{name}'"
-            check_lower(key_node.value, key_node.info, what)
-            cname = c_name(key_node.value)
-            if cname in seen:
-                raise SchemaError(
-                    key_node.info,
-                    f"{what} clashes with branch '{seen[cname]}' (both are '{cname}' in C); "
-                    "rename one of them",
-                )
-            seen[cname] = key_node.value
+        for key_node, value, what in _named_branches(data, "alternate", name):
             ref, ref_info, branch_cond = branch_type(value, what, allow_array=True)
             branch = Branch(key_node.value, ref, branch_cond, info=key_node.info)
             self.table.note_ref(branch, ref_info)
@@ -482,3 +449,35 @@ class StructurePass:
             data.info,
         )
         return arg_name
+
+
+def _branch_data(obj: Obj, kind: str, name: str) -> Obj:
+    """The ``data`` object of a simple union or an alternate."""
+    data = required(obj, "data")
+    if not isinstance(data, Obj):
+        raise SchemaError(
+            data.info,
+            f"'data' of {kind} '{name}' must be an object mapping branch names to "
+            f"types, not {describe(data)}",
+        )
+    return data
+
+
+def _named_branches(data: Obj, kind: str, name: str) -> Iterator[tuple[Str, Value, str]]:
+    """Each branch entry with a description of it, once its name is checked.
+
+    Branch names must be lower case and distinct in their C form.
+    """
+    seen: dict[str, str] = {}
+    for key_node, value in data.entries:
+        what = f"branch '{key_node.value}' of {kind} '{name}'"
+        check_lower(key_node.value, key_node.info, what)
+        cname = c_name(key_node.value)
+        if cname in seen:
+            raise SchemaError(
+                key_node.info,
+                f"{what} clashes with branch '{seen[cname]}' (both are '{cname}' in C); "
+                "rename one of them",
+            )
+        seen[cname] = key_node.value
+        yield key_node, value, what
