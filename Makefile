@@ -4,28 +4,38 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two levels of install: what running the server needs, and everything for
+# development (all four distributions editable, the dev tools, npm).
+RUN_STAMP := $(VENV)/.installed-run
+STAMP  := $(VENV)/.installed-dev
+DISTS  := proto client server codegen
 NODE_STAMP := tests/node/node_modules/.installed
 LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= data
 
-.PHONY: setup run test generate check-generated lint breaking bench bench-smoke clean
+.PHONY: setup run test generate check-generated lint contracts breaking bench bench-smoke clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+
+$(RUN_STAMP): $(VENV)/bin/python proto/pyproject.toml server/pyproject.toml
+	$(BIN)/pip install -q -e ./proto -e ./server
 	touch $@
+
+$(STAMP): $(VENV)/bin/python pyproject.toml $(DISTS:%=%/pyproject.toml)
+	$(BIN)/pip install -q $(DISTS:%=-e ./%) --group dev
+	touch $(RUN_STAMP) $@
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: setup
+run: $(RUN_STAMP)
 	mkdir -p $(DATA_DIR)
-	$(BIN)/qapi-jobs serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+	$(BIN)/qapi-jobs-server --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: setup
 	$(BIN)/pytest
@@ -50,9 +60,14 @@ check-generated: generate
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy codegen server client tests bench examples
+	$(BIN)/mypy proto/qapi_jobs codegen/qapi_jobs server/qapi_jobs client/qapi_jobs tests bench examples
+	$(MAKE) --no-print-directory contracts
 	cd proto && ../$(BIN)/buf lint
 	$(MAKE) --no-print-directory breaking
+
+# The layer contracts of pyproject.toml's [tool.importlinter].
+contracts: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 # buf breaking against the previous commit's proto/, so that a change that
 # would break existing clients is caught before it lands.

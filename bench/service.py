@@ -1,6 +1,6 @@
 """Running the real qapi-jobs server as a child process and talking to it.
 
-The server runs as ``python -m qapi_jobs.server serve`` on an ephemeral
+The server runs as ``python -m qapi_jobs.server`` on an ephemeral
 port of 127.0.0.1 with a fresh data directory; the benchmarks call it
 through the generated stubs, without the typed client's conveniences, so
 that what is measured is the service itself.
@@ -24,7 +24,7 @@ from bench.status_waiter import StatusWaiter
 _REQUIRED_MODULES = {
     "qapi_jobs.v1.service_pb2_grpc": "the generated JobsService stubs (make generate)",
     "qapi_jobs.v1.watch_pb2_grpc": "the generated WatchService stubs (make generate)",
-    "qapi_jobs.server.cli": "the server's command line (python -m qapi_jobs.server serve)",
+    "qapi_jobs.server.cli": "the server's command line (python -m qapi_jobs.server)",
 }
 LISTENING = "qapi-jobs listening on"
 START_TIMEOUT = 60.0
@@ -219,7 +219,6 @@ async def running_service(workdir: Path, extra_args: Sequence[str] = ()) -> Asyn
         PYTHON,
         "-m",
         "qapi_jobs.server",
-        "serve",
         "--listen",
         "127.0.0.1:0",
         "--data-dir",

@@ -3,7 +3,7 @@
 * :class:`ThreadedServer`: the grpc.aio server in a thread of its own with
   its own event loop, so that synchronous clients (and the CLI's ``main``)
   can call it from the test's thread;
-* :class:`ServerProcess`: ``python -m qapi_jobs.server serve`` as a
+* :class:`ServerProcess`: ``python -m qapi_jobs.server`` as a
   subprocess, for tests that stop and restart the server.
 
 The CLI tests load this file by path (``tests/cli/conftest.py``).
@@ -95,7 +95,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 class ServerProcess:
-    """``python -m qapi_jobs.server serve`` on a fixed port, restartable."""
+    """``python -m qapi_jobs.server`` on a fixed port, restartable."""
 
     def __init__(self, data_dir: Path, port: int, extra: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
@@ -114,7 +114,6 @@ class ServerProcess:
             sys.executable,
             "-m",
             "qapi_jobs.server",
-            "serve",
             "--listen",
             self.address,
             "--data-dir",

@@ -1,4 +1,4 @@
-"""``python -m qapi_jobs.server serve`` as a process: startup line, bad options, SIGTERM."""
+"""``python -m qapi_jobs.server`` as a process: startup line, bad options, SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from qapi_jobs.server.cli import build_parser, config_from_args
+from qapi_jobs.server.cli import EXIT_LISTEN, build_parser, config_from_args
 from qapi_jobs.server.grpc.config import ConfigError, ServerConfig
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.transcoder import decode_arguments
@@ -54,7 +54,6 @@ async def run_server(tmp_path: Path, *args: str) -> ServerProcess:
             sys.executable,
             "-m",
             "qapi_jobs.server",
-            "serve",
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=sink,
@@ -170,7 +169,7 @@ async def test_the_qemu_engine_is_refused(tmp_path: Path, data_dir: Path) -> Non
     ],
 )
 def test_inconsistent_options(data_dir: Path, options: list[str], complaint: str) -> None:
-    args = build_parser().parse_args(["serve", f"--data-dir={data_dir}", *options])
+    args = build_parser().parse_args([f"--data-dir={data_dir}", *options])
     with pytest.raises(ConfigError, match=complaint):
         config_from_args(args)
 
@@ -191,14 +190,13 @@ async def test_busy_port(tmp_path: Path, data_dir: Path) -> None:
         port = holder.getsockname()[1]
         server = await run_server(tmp_path, f"--data-dir={data_dir}", f"--listen=127.0.0.1:{port}")
         async with asyncio.timeout(GUARD_TIMEOUT):
-            assert await server.process.wait() == 1
+            assert await server.process.wait() == EXIT_LISTEN
     assert f"cannot listen on 127.0.0.1:{port}" in server.stderr.read_text()
 
 
 def test_options_map_onto_the_configuration(data_dir: Path) -> None:
     args = build_parser().parse_args(
         [
-            "serve",
             "--listen=127.0.0.1:0",
             "--listen=[::1]:7000",
             f"--data-dir={data_dir}",
@@ -220,5 +218,5 @@ def test_options_map_onto_the_configuration(data_dir: Path) -> None:
     assert (config.event_retention, config.max_message_size) == (50, 65536)
     assert config.shutdown_grace == 1.5
     assert args.log_level == "debug"
-    defaults = config_from_args(build_parser().parse_args(["serve", f"--data-dir={data_dir}"]))
+    defaults = config_from_args(build_parser().parse_args([f"--data-dir={data_dir}"]))
     assert defaults.listen == ("127.0.0.1:50051",)

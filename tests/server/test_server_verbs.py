@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from qapi_jobs.server.grpc.app import JobsServer
-from qapi_jobs.transcoder import decode_arguments, from_message
+from qapi_jobs.transcoder import decode_arguments, message_to_qmp
 from qapi_jobs.v1 import job_pb2, service_pb2
 
 from .support import KIB, MIB, Events, assert_in_order, assert_refused, make_dense
@@ -299,7 +299,7 @@ async def test_queries_list_jobs_newest_first(stub: Stub, events: Events, disk: 
 
     jobs = (await stub.QueryJobs(service_pb2.QueryJobsRequest())).result
     assert [job.id for job in jobs] == ["c1", "b1"]
-    assert from_message(jobs[0]) == {
+    assert message_to_qmp(jobs[0]) == {
         "id": "c1",
         "type": "create",
         "status": "concluded",
@@ -309,7 +309,7 @@ async def test_queries_list_jobs_newest_first(stub: Stub, events: Events, disk: 
     assert (jobs[1].type, jobs[1].total_progress) == (job_pb2.JOB_TYPE_BACKUP, 4 * MIB)
 
     (block_job,) = (await stub.QueryBlockJobs(service_pb2.QueryBlockJobsRequest())).result
-    shown = from_message(block_job)
+    shown = message_to_qmp(block_job)
     assert {key: shown[key] for key in ("type", "device", "len", "speed", "io-status")} == {
         "type": "backup",
         "device": "b1",

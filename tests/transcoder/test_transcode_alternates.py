@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qapi_jobs.transcoder import TranscodeError, from_message, to_message
+from qapi_jobs.transcoder import TranscodeError, message_to_qmp, qmp_to_message
 
 RAW = {"driver": "raw", "filename": "disk.img", "size": 4096}
 
@@ -41,32 +41,32 @@ RAW = {"driver": "raw", "filename": "disk.img", "size": 4096}
     ],
 )
 def test_alternate_round_trip(pb: ModuleType, type_name: str, value: Any, branch: str) -> None:
-    message = to_message(value, getattr(pb, type_name))
+    message = qmp_to_message(value, getattr(pb, type_name))
     assert message.WhichOneof("value") == branch
-    out = from_message(message)
+    out = message_to_qmp(message)
     assert out == value
     assert type(out) is type(value)
 
 
 def test_integer_goes_to_a_number_branch(pb: ModuleType) -> None:
-    message = to_message(3, pb.NumberOrBool)
+    message = qmp_to_message(3, pb.NumberOrBool)
     assert message.WhichOneof("value") == "num"
-    out = from_message(message)
+    out = message_to_qmp(message)
     assert out == 3.0
     assert isinstance(out, float)
 
 
 def test_boolean_never_goes_to_an_integer_branch(pb: ModuleType) -> None:
-    assert to_message(True, pb.StatsValue).WhichOneof("value") == "boolean"
+    assert qmp_to_message(True, pb.StatsValue).WhichOneof("value") == "boolean"
     with pytest.raises(TranscodeError, match="no branch for a JSON boolean"):
-        to_message(True, pb.SmallOrNull)
+        qmp_to_message(True, pb.SmallOrNull)
 
 
 def test_enum_branch_uses_wire_names(pb: ModuleType) -> None:
-    message = to_message("unspecified", pb.EndianOrFlags)
+    message = qmp_to_message("unspecified", pb.EndianOrFlags)
     assert message.mode == pb.ENDIAN_MODE_UNSPECIFIED_VALUE
     with pytest.raises(TranscodeError) as caught:
-        to_message("middle", pb.EndianOrFlags)
+        qmp_to_message("middle", pb.EndianOrFlags)
     assert str(caught.value) == "$: 'middle' is not a value of EndianMode"
 
 
@@ -86,7 +86,7 @@ def test_alternate_without_a_matching_branch(
     pb: ModuleType, type_name: str, value: Any, json_type: str, accepted: str
 ) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message(value, getattr(pb, type_name))
+        qmp_to_message(value, getattr(pb, type_name))
     assert str(caught.value) == (
         f"$: alternate {type_name} has no branch for a JSON {json_type} (it accepts: {accepted})"
     )
@@ -101,35 +101,35 @@ def test_alternate_without_a_matching_branch(
 )
 def test_alternate_branch_range(pb: ModuleType, type_name: str, value: Any, message: str) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message(value, getattr(pb, type_name))
+        qmp_to_message(value, getattr(pb, type_name))
     assert str(caught.value) == f"$: {message}"
 
 
 def test_array_branch_element_error(pb: ModuleType) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message([1, "2"], pb.StatsValue)
+        qmp_to_message([1, "2"], pb.StatsValue)
     assert str(caught.value) == "$[1]: expected integer (uint64), got string"
 
 
 def test_object_branch_error_path(pb: ModuleType) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message({"ref": {"driver": "raw", "filename": 1}}, pb.Alternates)
+        qmp_to_message({"ref": {"driver": "raw", "filename": 1}}, pb.Alternates)
     assert str(caught.value) == "$.ref.filename: expected string, got integer"
 
 
 def test_optional_alternate_has_three_states(pb: ModuleType) -> None:
-    absent = to_message({"ref": "r", "refs": []}, pb.Alternates)
+    absent = qmp_to_message({"ref": "r", "refs": []}, pb.Alternates)
     assert not absent.HasField("maybe_ref")
-    assert "maybe-ref" not in from_message(absent)
+    assert "maybe-ref" not in message_to_qmp(absent)
 
-    null = to_message({"ref": "r", "refs": [], "maybe-ref": None}, pb.Alternates)
+    null = qmp_to_message({"ref": "r", "refs": [], "maybe-ref": None}, pb.Alternates)
     assert null.HasField("maybe_ref")
     assert null.maybe_ref.WhichOneof("value") == "null"
-    assert from_message(null)["maybe-ref"] is None
+    assert message_to_qmp(null)["maybe-ref"] is None
 
-    value = to_message({"ref": "r", "refs": [], "maybe-ref": "node"}, pb.Alternates)
+    value = qmp_to_message({"ref": "r", "refs": [], "maybe-ref": "node"}, pb.Alternates)
     assert value.maybe_ref.reference == "node"
-    assert from_message(value)["maybe-ref"] == "node"
+    assert message_to_qmp(value)["maybe-ref"] == "node"
 
 
 def test_all_alternates_in_a_struct(pb: ModuleType) -> None:
@@ -143,23 +143,23 @@ def test_all_alternates_in_a_struct(pb: ModuleType) -> None:
         "small": 3,
         "refs": ["a", RAW],
     }
-    assert from_message(to_message(value, pb.Alternates)) == value
+    assert message_to_qmp(qmp_to_message(value, pb.Alternates)) == value
 
 
 def test_encode_alternate_with_no_branch(pb: ModuleType) -> None:
     message = pb.Alternates(refs=[pb.BlockdevRef(reference="x")])
     message.ref.SetInParent()
     with pytest.raises(TranscodeError) as caught:
-        from_message(message)
+        message_to_qmp(message)
     assert str(caught.value) == "$.ref: alternate BlockdevRef has no branch set"
     message.ref.reference = "y"
     message.refs.add()
     with pytest.raises(TranscodeError) as caught:
-        from_message(message)
+        message_to_qmp(message)
     assert caught.value.path == "$.refs[1]"
 
 
 def test_encode_alternate_range_check(pb: ModuleType) -> None:
     message = pb.SmallOrNull(small=1000)
     with pytest.raises(TranscodeError, match="1000 is out of range for int8"):
-        from_message(message)
+        message_to_qmp(message)

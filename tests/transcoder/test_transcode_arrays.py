@@ -7,43 +7,43 @@ from typing import Any
 
 import pytest
 
-from qapi_jobs.transcoder import TranscodeError, from_message, to_message
+from qapi_jobs.transcoder import TranscodeError, message_to_qmp, qmp_to_message
 
 JOB = {"id": "j", "type": "commit", "status": "running", "current-progress": 1, "total-progress": 2}
 REQUIRED: dict[str, Any] = {"names": ["a", "b"], "small": [-128, 127], "jobs": [JOB], "states": []}
 
 
 def test_required_arrays_round_trip(pb: ModuleType) -> None:
-    message = to_message(REQUIRED, pb.Arrays)
+    message = qmp_to_message(REQUIRED, pb.Arrays)
     assert list(message.names) == ["a", "b"]
     assert list(message.small) == [-128, 127]
     assert message.jobs[0].id == "j"
-    assert from_message(message) == REQUIRED
+    assert message_to_qmp(message) == REQUIRED
 
 
 def test_empty_required_arrays_are_sent(pb: ModuleType) -> None:
-    assert from_message(pb.Arrays()) == {"names": [], "small": [], "jobs": [], "states": []}
+    assert message_to_qmp(pb.Arrays()) == {"names": [], "small": [], "jobs": [], "states": []}
 
 
 def test_missing_required_array(pb: ModuleType) -> None:
     value = dict(REQUIRED)
     del value["names"]
     with pytest.raises(TranscodeError) as caught:
-        to_message(value, pb.Arrays)
+        qmp_to_message(value, pb.Arrays)
     assert str(caught.value) == "$.names: required member is missing"
 
 
 @pytest.mark.parametrize("member", ["tags", "bytes", "counts", "more-jobs"])
 def test_optional_array_absent_vs_empty(pb: ModuleType, member: str) -> None:
     attr = member.replace("-", "_")
-    absent = to_message(REQUIRED, pb.Arrays)
+    absent = qmp_to_message(REQUIRED, pb.Arrays)
     assert not absent.HasField(attr)
-    assert member not in from_message(absent)
+    assert member not in message_to_qmp(absent)
 
-    empty = to_message({**REQUIRED, member: []}, pb.Arrays)
+    empty = qmp_to_message({**REQUIRED, member: []}, pb.Arrays)
     assert empty.HasField(attr)
     assert len(getattr(empty, attr).items) == 0
-    assert from_message(empty)[member] == []
+    assert message_to_qmp(empty)[member] == []
 
 
 def test_optional_arrays_with_items(pb: ModuleType) -> None:
@@ -54,10 +54,10 @@ def test_optional_arrays_with_items(pb: ModuleType) -> None:
         "counts": [0, 2**64 - 1],
         "more-jobs": [JOB, {**JOB, "id": "k", "error": "e"}],
     }
-    message = to_message(value, pb.Arrays)
+    message = qmp_to_message(value, pb.Arrays)
     assert list(message.tags.items) == ["x", ""]
     assert message.more_jobs.items[1].error == "e"
-    assert from_message(message) == value
+    assert message_to_qmp(message) == value
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_array_element_errors(
     pb: ModuleType, member: str, items: Any, path: str, message: str
 ) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message({**REQUIRED, member: items}, pb.Arrays)
+        qmp_to_message({**REQUIRED, member: items}, pb.Arrays)
     assert caught.value.path == path
     assert caught.value.message == message
 
@@ -86,23 +86,23 @@ def test_nested_element_error_path(pb: ModuleType) -> None:
     broken = dict(JOB)
     del broken["type"]
     with pytest.raises(TranscodeError) as caught:
-        to_message({**REQUIRED, "jobs": [JOB, broken]}, pb.Arrays)
+        qmp_to_message({**REQUIRED, "jobs": [JOB, broken]}, pb.Arrays)
     assert str(caught.value) == "$.jobs[1].type: required member is missing"
 
 
 def test_wrapper_element_range_checked_on_encode(pb: ModuleType) -> None:
-    message = to_message(REQUIRED, pb.Arrays)
+    message = qmp_to_message(REQUIRED, pb.Arrays)
     message.bytes.items.extend([1, 300])
     with pytest.raises(TranscodeError) as caught:
-        from_message(message)
+        message_to_qmp(message)
     assert str(caught.value) == "$.bytes[1]: 300 is out of range for uint8"
 
 
 def test_unspecified_enum_in_array_fails_encode(pb: ModuleType) -> None:
-    message = to_message(REQUIRED, pb.Arrays)
+    message = qmp_to_message(REQUIRED, pb.Arrays)
     message.states.extend([pb.JOB_STATUS_RUNNING, pb.JOB_STATUS_UNSPECIFIED])
     with pytest.raises(TranscodeError) as caught:
-        from_message(message)
+        message_to_qmp(message)
     assert str(caught.value) == "$.states[1]: JobStatus value is unspecified"
 
 
@@ -115,27 +115,27 @@ def test_recursive_type(pb: ModuleType) -> None:
             {"name": "deep", "children": [{"name": "deeper", "children": [{"name": "x"}]}]},
         ],
     }
-    message = to_message(tree, pb.TreeNode)
+    message = qmp_to_message(tree, pb.TreeNode)
     assert message.children.items[2].children.items[0].children.items[0].name == "x"
     assert not message.children.items[0].HasField("children")
     assert message.children.items[1].HasField("children")
-    assert from_message(message) == tree
+    assert message_to_qmp(message) == tree
 
 
 def test_recursive_error_path(pb: ModuleType) -> None:
     tree = {"name": "r", "children": [{"name": "a", "children": [{"name": 1}]}]}
     with pytest.raises(TranscodeError) as caught:
-        to_message(tree, pb.TreeNode)
+        qmp_to_message(tree, pb.TreeNode)
     assert caught.value.path == "$.children[0].children[0].name"
 
 
 def test_wrapper_message_as_top_level_value(pb: ModuleType) -> None:
-    message = to_message([3, 2**64 - 1], pb.Uint64List)
+    message = qmp_to_message([3, 2**64 - 1], pb.Uint64List)
     assert list(message.items) == [3, 2**64 - 1]
-    assert from_message(message) == [3, 2**64 - 1]
+    assert message_to_qmp(message) == [3, 2**64 - 1]
 
 
 def test_optional_plain_repeated_is_lossy(pb: ModuleType) -> None:
-    assert from_message(to_message({}, pb.LossyArrays)) == {}
-    assert from_message(to_message({"names": []}, pb.LossyArrays)) == {}
-    assert from_message(to_message({"names": ["a"]}, pb.LossyArrays)) == {"names": ["a"]}
+    assert message_to_qmp(qmp_to_message({}, pb.LossyArrays)) == {}
+    assert message_to_qmp(qmp_to_message({"names": []}, pb.LossyArrays)) == {}
+    assert message_to_qmp(qmp_to_message({"names": ["a"]}, pb.LossyArrays)) == {"names": ["a"]}

@@ -6,7 +6,7 @@ from types import ModuleType
 
 import pytest
 
-from qapi_jobs.transcoder import DescriptorError, TranscodeError, from_message, to_message
+from qapi_jobs.transcoder import DescriptorError, TranscodeError, message_to_qmp, qmp_to_message
 
 JOB = {"id": "j", "type": "commit", "status": "running", "current-progress": 1, "total-progress": 2}
 
@@ -38,21 +38,21 @@ def _with_unknown_field(message_bytes: bytes, number: int) -> bytes:
 
 
 def test_unknown_fields_fail_encode(pb: ModuleType) -> None:
-    data = _with_unknown_field(to_message(JOB, pb.JobInfo).SerializeToString(), 99)
+    data = _with_unknown_field(qmp_to_message(JOB, pb.JobInfo).SerializeToString(), 99)
     message = pb.JobInfo.FromString(data)
     with pytest.raises(TranscodeError) as caught:
-        from_message(message)
+        message_to_qmp(message)
     assert str(caught.value) == ("$: transcodetest.v1.JobInfo carries unknown field number(s) 99")
 
 
 def test_unknown_fields_in_nested_message_fail_encode(pb: ModuleType) -> None:
-    outer = to_message(
+    outer = qmp_to_message(
         {"ref": "r", "refs": [], "maybe-ref": {"driver": "raw", "filename": "f", "size": 1}},
         pb.Alternates,
     )
     outer.maybe_ref.definition.raw.MergeFromString(_with_unknown_field(b"", 42))
     with pytest.raises(TranscodeError, match="unknown field number") as caught:
-        from_message(outer)
+        message_to_qmp(outer)
     assert caught.value.path == "$.maybe-ref"
 
 
@@ -70,19 +70,19 @@ def test_unknown_fields_in_nested_message_fail_encode(pb: ModuleType) -> None:
 )
 def test_descriptors_off_the_mapping(bad_pb: ModuleType, name: str, message: str) -> None:
     with pytest.raises(DescriptorError, match=message):
-        to_message({}, getattr(bad_pb, name))
+        qmp_to_message({}, getattr(bad_pb, name))
     with pytest.raises(DescriptorError, match=message):
-        from_message(getattr(bad_pb, name)())
+        message_to_qmp(getattr(bad_pb, name)())
 
 
 def test_failed_plan_is_not_cached_half_built(bad_pb: ModuleType) -> None:
     for _ in range(2):
         with pytest.raises(DescriptorError):
-            to_message({}, bad_pb.StrayBranch)
+            qmp_to_message({}, bad_pb.StrayBranch)
     # Red was planned during the failed attempt and still works on its own.
-    assert from_message(to_message({"shade": "dark"}, bad_pb.Red)) == {"shade": "dark"}
+    assert message_to_qmp(qmp_to_message({"shade": "dark"}, bad_pb.Red)) == {"shade": "dark"}
 
 
 def test_not_a_message_type() -> None:
     with pytest.raises(TypeError):
-        to_message({}, dict)  # type: ignore[type-var]
+        qmp_to_message({}, dict)  # type: ignore[type-var]

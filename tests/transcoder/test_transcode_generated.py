@@ -23,8 +23,8 @@ from qapi_jobs.transcoder import (
     encode_event,
     encode_execute,
     encode_result,
-    from_message,
-    to_message,
+    message_to_qmp,
+    qmp_to_message,
 )
 from qapi_jobs.transcoder.descriptors import plan_for
 
@@ -80,9 +80,9 @@ def test_every_generated_message_has_a_plan() -> None:
 
 def test_job_info(job_pb2: ModuleType) -> None:
     for value in (JOB, {**JOB, "status": "concluded", "error": "I/O error"}):
-        message = to_message(value, job_pb2.JobInfo)
+        message = qmp_to_message(value, job_pb2.JobInfo)
         assert message.type == job_pb2.JOB_TYPE_BACKUP
-        assert from_message(message) == value
+        assert message_to_qmp(message) == value
 
 
 def test_job_status_change_event(service_pb2: ModuleType, job_pb2: ModuleType) -> None:
@@ -91,7 +91,7 @@ def test_job_status_change_event(service_pb2: ModuleType, job_pb2: ModuleType) -
     assert envelope.job_status_change.status == job_pb2.JOB_STATUS_UNDEFINED
     event = {"event": "JOB_STATUS_CHANGE", "data": data, "timestamp": STAMP}
     assert encode_event(envelope) == event
-    assert from_message(to_message(event, service_pb2.Event)) == event
+    assert message_to_qmp(qmp_to_message(event, service_pb2.Event)) == event
 
 
 @pytest.mark.parametrize(
@@ -111,17 +111,17 @@ def test_job_status_change_event(service_pb2: ModuleType, job_pb2: ModuleType) -
     ],
 )
 def test_blockdev_create_options(image_pb2: ModuleType, value: dict[str, Any]) -> None:
-    message = to_message(value, image_pb2.BlockdevCreateOptions)
+    message = qmp_to_message(value, image_pb2.BlockdevCreateOptions)
     assert message.WhichOneof("driver_branch") == value["driver"]
-    assert from_message(message) == value
+    assert message_to_qmp(message) == value
 
 
 def test_blockdev_create_options_errors(image_pb2: ModuleType) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message({"driver": "vmdk"}, image_pb2.BlockdevCreateOptions)
+        qmp_to_message({"driver": "vmdk"}, image_pb2.BlockdevCreateOptions)
     assert str(caught.value) == "$.driver: 'vmdk' is not a value of ImageDriver"
     with pytest.raises(TranscodeError) as caught:
-        to_message(
+        qmp_to_message(
             {"driver": "qcow2", "filename": "f", "size": -1}, image_pb2.BlockdevCreateOptions
         )
     assert str(caught.value) == "$.size: -1 is out of range for size"

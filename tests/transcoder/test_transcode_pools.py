@@ -19,7 +19,7 @@ from google.protobuf import (
 )
 from google.protobuf.descriptor import FileDescriptor
 
-from qapi_jobs.transcoder import from_message, to_message
+from qapi_jobs.transcoder import message_to_qmp, qmp_to_message
 from qapi_jobs.transcoder.descriptors import plan_for
 
 
@@ -51,17 +51,17 @@ def test_recursion_planned_from_the_wrapper_first(
 ) -> None:
     wrapper = fresh_pool.FindMessageTypeByName("transcodetest.v1.TreeNodeList")
     value = [{"name": "a", "children": [{"name": "b", "children": []}]}, {"name": "c"}]
-    message = to_message(value, wrapper)
-    assert from_message(message) == value
+    message = qmp_to_message(value, wrapper)
+    assert message_to_qmp(message) == value
 
 
 def test_options_read_from_another_pool(fresh_pool: descriptor_pool.DescriptorPool) -> None:
     descriptor = fresh_pool.FindMessageTypeByName("transcodetest.v1.MigrationAddress")
     cls = message_factory.GetMessageClass(descriptor)
     value = {"transport": "socket", "type": "unix", "path": "/run/sock"}
-    message: Any = to_message(value, cls)
+    message: Any = qmp_to_message(value, cls)
     assert message.socket.unix.path == "/run/sock"
-    assert from_message(message) == value
+    assert message_to_qmp(message) == value
 
 
 def test_plans_are_cached_per_descriptor(
@@ -75,7 +75,7 @@ def test_plans_are_cached_per_descriptor(
 _REFLECTION_CLIENT = """
 import json, sys
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from qapi_jobs.transcoder import from_message, to_message
+from qapi_jobs.transcoder import message_to_qmp, qmp_to_message
 
 files = descriptor_pb2.FileDescriptorSet.FromString(open(sys.argv[1], "rb").read())
 pool = descriptor_pool.DescriptorPool()
@@ -84,8 +84,8 @@ for file in files.file:
 assert "qapi_jobs.qapi.v1.options_pb2" not in sys.modules
 cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("transcodetest.v1.ImageCreate"))
 value = json.loads(sys.argv[2])
-message = to_message(value, cls)
-print(json.dumps([from_message(message), message.WhichOneof("driver_branch")]))
+message = qmp_to_message(value, cls)
+print(json.dumps([message_to_qmp(message), message.WhichOneof("driver_branch")]))
 """
 
 

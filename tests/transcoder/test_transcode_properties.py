@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qapi_jobs.transcoder import from_message, to_message
+from qapi_jobs.transcoder import message_to_qmp, qmp_to_message
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -104,10 +104,10 @@ alternates = st.fixed_dictionaries(
 
 
 def _round_trip(value: Any, cls: Any) -> None:
-    message = to_message(value, cls)
-    assert from_message(message) == value
+    message = qmp_to_message(value, cls)
+    assert message_to_qmp(message) == value
     # The proto message carries everything: the binary wire form loses nothing.
-    assert from_message(cls.FromString(message.SerializeToString())) == value
+    assert message_to_qmp(cls.FromString(message.SerializeToString())) == value
 
 
 @SETTINGS
@@ -139,4 +139,4 @@ def test_any_round_trip(pb: ModuleType, value: Any, many: list[Any]) -> None:
 def test_unknown_members_are_dropped(
     pb: ModuleType, value: dict[str, Any], junk: dict[str, Any]
 ) -> None:
-    assert from_message(to_message({**junk, **value}, pb.ImageCreate)) == value
+    assert message_to_qmp(qmp_to_message({**junk, **value}, pb.ImageCreate)) == value

@@ -19,9 +19,9 @@ from qapi_jobs.transcoder import (
     encode_result,
     event_name,
     event_names,
-    from_message,
+    message_to_qmp,
     qapi_name,
-    to_message,
+    qmp_to_message,
 )
 from qapi_jobs.v1 import service_pb2
 
@@ -143,9 +143,9 @@ def test_whole_event_object(pb: ModuleType) -> None:
         "data": {"device": "d0", "reason": "ENOSPC"},
         "timestamp": STAMP,
     }
-    envelope = to_message(event, pb.Event)
+    envelope = qmp_to_message(event, pb.Event)
     assert envelope.block_io_error.reason == "ENOSPC"
-    assert from_message(envelope) == event
+    assert message_to_qmp(envelope) == event
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_whole_event_object(pb: ModuleType) -> None:
 )
 def test_event_errors(pb: ModuleType, event: Any, error: str) -> None:
     with pytest.raises(TranscodeError) as caught:
-        to_message(event, pb.Event)
+        qmp_to_message(event, pb.Event)
     assert str(caught.value) == error
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qapi_jobs.transcoder import encode_event, event_name
-from qapi_jobs.transcoder.qapi_options import value_name
+from qapi_jobs.transcoder.option_reader import value_name
 from qapi_jobs.v1 import job_pb2, service_pb2, watch_pb2
 
 RESYNC_INITIAL = "INITIAL"

@@ -1,4 +1,4 @@
-"""``python -m qapi_jobs.server serve ...``: run the gRPC server."""
+"""``python -m qapi_jobs.server [options]``: run the gRPC server."""
 
 import sys
 

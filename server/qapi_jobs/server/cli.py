@@ -1,14 +1,17 @@
-"""``qapi-jobs serve``: run the gRPC server until SIGTERM or SIGINT.
+"""``qapi-jobs-server`` (also ``qapi-jobs serve``): run the gRPC server until SIGTERM or SIGINT.
 
 Once the server listens, one line goes to stdout::
 
     qapi-jobs listening on 127.0.0.1:50051
 
 (several addresses are separated by ", "), so that scripts started with
-port 0 can read the port.  Logs go to stderr.  Exit codes: 0 after a
-signal-triggered shutdown, 2 for a configuration error, 1 when an address
-cannot be bound, 3 when the shutdown overran its grace period by far and
-was abandoned.
+port 0 can read the port.  Logs go to stderr.
+
+Exit codes, chosen not to clash with those of the client's commands
+(:mod:`qapi_jobs.client.cli.exitcodes`): 0 after a signal-triggered
+shutdown, 2 for a usage or configuration error (as for every command),
+11 when an address cannot be bound, 12 when the shutdown overran its grace
+period by far and was abandoned.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from qapi_jobs.server.grpc.app import JobsServer, ListenError, build_server
@@ -40,8 +44,8 @@ LISTENING = "qapi-jobs listening on"
 """The start of the line printed to stdout once the server accepts calls."""
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 EXIT_CONFIG = 2
-EXIT_LISTEN = 1
-EXIT_STUCK = 3
+EXIT_LISTEN = 11
+EXIT_STUCK = 12
 SHUTDOWN_SLACK = 5.0
 """Seconds beyond the shutdown grace before a stuck shutdown is abandoned."""
 
@@ -68,7 +72,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``serve`` to ``parser`` (a subcommand's parser)."""
+    """Add the server's options to ``parser``."""
     defaults = WatchSettings()
     network = parser.add_argument_group("network")
     network.add_argument(
@@ -203,10 +207,10 @@ async def serve(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         server = await build_server(config)
     except ConfigError as exc:
-        print(f"qapi-jobs serve: {exc}", file=sys.stderr)
+        print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ListenError as exc:
-        print(f"qapi-jobs serve: {exc}", file=sys.stderr)
+        print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_LISTEN
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -236,15 +240,20 @@ async def _stop_within_bound(server: JobsServer) -> bool:
     return True
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the standalone server command: ``serve`` and its options."""
-    parser = argparse.ArgumentParser(prog="qapi-jobs", description="the qapi-jobs gRPC server")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_serve_arguments(commands.add_parser("serve", help="run the gRPC server"))
+def build_parser(prog: str = "qapi-jobs-server") -> argparse.ArgumentParser:
+    """The parser of the server command's options."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run the qapi-jobs gRPC server until SIGTERM or SIGINT.",
+        epilog="exit codes: 0 stopped by a signal, 2 usage or configuration error, "
+        "11 cannot listen, 12 shutdown abandoned",
+    )
+    add_serve_arguments(parser)
+    parser.set_defaults(prog=prog)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m qapi_jobs.server``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "qapi-jobs-server") -> int:
+    """Entry point of ``qapi-jobs-server`` and ``qapi-jobs serve``; returns the exit code."""
+    args = build_parser(prog).parse_args(argv)
     return asyncio.run(serve(args))

@@ -1,15 +1,19 @@
-"""``qapi-jobs``: run the server, call any command of the schema, watch jobs.
+"""``qapi-jobs``: call any command of the schema, watch jobs, run the server.
 
 Exit codes are listed in :mod:`qapi_jobs.client.cli.exitcodes` (and in
 ``qapi-jobs --help``).  Errors are one line on stderr.
+
+Commands of other installed packages (``serve`` of qapi-jobs-server) are
+found through the ``qapi_jobs.cli`` entry-point group and loaded only when
+they run, so the client never imports the server.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 
 from qapi_jobs.client.channel import server_address
 from qapi_jobs.client.cli import exitcodes
@@ -38,30 +42,35 @@ exit codes:
 """
 
 
-def _run_serve(args: argparse.Namespace) -> int:
-    from qapi_jobs.server.cli import serve
+PLUGIN_GROUP = "qapi_jobs.cli"
+"""Entry points of this group are commands, each ``main(argv, prog=...) -> int``."""
+SERVER_PACKAGE = "qapi-jobs-server"
 
-    return asyncio.run(serve(args))
+
+def _plugins() -> dict[str, EntryPoint]:
+    return {point.name: point for point in entry_points(group=PLUGIN_GROUP)}
+
+
+def _add_plugin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """List the plugin commands in the help; main() runs them before parsing."""
+    for name, point in sorted(_plugins().items()):
+        source = point.dist.name if point.dist is not None else "a plugin"
+        commands.add_parser(
+            name, help=f"from {source}; see 'qapi-jobs {name} --help'", add_help=False
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: shared options and every subcommand."""
     parser = argparse.ArgumentParser(
         prog="qapi-jobs",
-        description="Run the qapi-jobs server, call its commands and watch its jobs.",
+        description="Call the commands of a qapi-jobs server and watch its jobs.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_connection_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    from qapi_jobs.server.cli import add_serve_arguments
-
-    serve = commands.add_parser(
-        "serve", help="run the gRPC server", description="Run the qapi-jobs gRPC server."
-    )
-    add_serve_arguments(serve)
-    serve.set_defaults(run=_run_serve)
+    _add_plugin_parsers(commands)
     add_watch_parsers(commands)
     add_command_parsers(commands)
     return parser
@@ -69,10 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qapi-jobs`` with ``argv`` (default: the process's); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv:
+        plugin = _plugins().get(argv[0])
+        if plugin is not None:
+            code: int = plugin.load()(argv[1:], prog=f"qapi-jobs {argv[0]}")
+            return code
+        if argv[0] == "serve":
+            print(
+                f"qapi-jobs serve: the server is not installed here (pip install {SERVER_PACKAGE})",
+                file=sys.stderr,
+            )
+            return exitcodes.USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code: int = args.run(args)
+        code = args.run(args)
     except QapiJobsError as err:
         print(error_line(err, server_address(getattr(args, "server", None))), file=sys.stderr)
         return exitcodes.for_status(err.code)

@@ -1,7 +1,7 @@
 """How ``qapi-jobs`` shows things: tables, event lines, JSON, errors.
 
 Human output goes through rich (colours only on a terminal); ``--json``
-output is QMP-form JSON (what the transcoder's ``from_message`` gives),
+output is QMP-form JSON (what the transcoder's ``message_to_qmp`` gives),
 one document per line, for scripts.
 """
 
@@ -19,7 +19,7 @@ from rich.table import Table
 
 from qapi_jobs.client.errors import QapiJobsError
 from qapi_jobs.client.items import EventItem, Heartbeat, JobsSnapshot, Resync, status_name
-from qapi_jobs.transcoder import from_message
+from qapi_jobs.transcoder import message_to_qmp
 from qapi_jobs.v1 import job_pb2
 
 _STATUS_STYLES = {
@@ -75,7 +75,7 @@ def jobs_table(jobs: Iterable[job_pb2.JobInfo]) -> Table:
         )
     for info in jobs:
         status = status_name(info.status)
-        kind = from_message(info).get("type", "")
+        kind = message_to_qmp(info).get("type", "")
         table.add_row(
             info.id,
             str(kind),
@@ -132,9 +132,9 @@ def item_json(item: EventItem | Resync | Heartbeat) -> dict[str, Any]:
 
 
 def _snapshot_json(snapshot: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"job": from_message(snapshot.job)}
+    out: dict[str, Any] = {"job": message_to_qmp(snapshot.job)}
     if snapshot.HasField("block_job"):
-        out["block-job"] = from_message(snapshot.block_job)
+        out["block-job"] = message_to_qmp(snapshot.block_job)
     return out
 
 
@@ -144,5 +144,5 @@ def snapshot_json(snapshot: JobsSnapshot) -> dict[str, Any]:
         "sequence": snapshot.sequence,
         "instance_id": snapshot.instance_id,
         "resync": snapshot.resync,
-        "jobs": [from_message(info) for info in snapshot.jobs],
+        "jobs": [message_to_qmp(info) for info in snapshot.jobs],
     }

@@ -29,7 +29,7 @@ from qapi_jobs.client.cli.output import (
 )
 from qapi_jobs.client.follow import JobEndedError
 from qapi_jobs.client.items import EventItem, JobsSnapshot, Resync, status_name
-from qapi_jobs.transcoder import from_message
+from qapi_jobs.transcoder import message_to_qmp
 from qapi_jobs.v1 import job_pb2
 
 _ACTIVE = frozenset(
@@ -135,7 +135,7 @@ def run_jobs(args: argparse.Namespace) -> int:
     with connect(args) as client:
         jobs = client.query_jobs()
     if args.json:
-        print_json([from_message(info) for info in jobs])
+        print_json([message_to_qmp(info) for info in jobs])
     else:
         console().print(jobs_table(jobs))
     return exitcodes.OK
@@ -178,7 +178,7 @@ def _done(snapshot: JobsSnapshot, job_id: str, until_idle: bool) -> bool:
 
 
 def _describe(info: job_pb2.JobInfo) -> str:
-    kind = from_message(info).get("type", "")
+    kind = message_to_qmp(info).get("type", "")
     text = f"{info.id} [dim]{kind}[/] {status_name(info.status)}"
     if info.HasField("error"):
         text += f" [red]{info.error}[/]"
@@ -232,7 +232,7 @@ def run_wait(args: argparse.Namespace) -> int:
             info = client.wait_for_status(args.job_id, statuses, timeout=args.wait_timeout)
         except JobEndedError as err:
             if args.json and err.info is not None:
-                print_json(from_message(err.info))
+                print_json(message_to_qmp(err.info))
             print(error_line(err), file=sys.stderr)
             return exitcodes.JOB_FAILED
         except TimeoutError:
@@ -242,7 +242,7 @@ def run_wait(args: argparse.Namespace) -> int:
             )
             return exitcodes.TIMED_OUT
     if args.json:
-        print_json(from_message(info))
+        print_json(message_to_qmp(info))
     else:
         console().print(f"{info.id} {status_name(info.status)}", markup=False)
     return exitcodes.OK

@@ -21,7 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from qapi_jobs.server.jobs.events import EventRecord
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo
-from qapi_jobs.transcoder import TranscodeError, decode_event, to_message
+from qapi_jobs.transcoder import TranscodeError, decode_event, qmp_to_message
 from qapi_jobs.v1 import block_job_pb2, job_pb2, service_pb2, watch_pb2
 
 logger = logging.getLogger(__name__)
@@ -224,9 +224,9 @@ def now_timestamp() -> Timestamp:
 
 def job_info_message(info: JobInfo) -> job_pb2.JobInfo:
     """A query-jobs entry as its protobuf message."""
-    return to_message(info.to_qmp(), job_pb2.JobInfo)
+    return qmp_to_message(info.to_qmp(), job_pb2.JobInfo)
 
 
 def block_job_info_message(info: BlockJobInfo) -> block_job_pb2.BlockJobInfo:
     """A query-block-jobs entry as its protobuf message."""
-    return to_message(info.to_qmp(), block_job_pb2.BlockJobInfo)
+    return qmp_to_message(info.to_qmp(), block_job_pb2.BlockJobInfo)

@@ -43,14 +43,14 @@ _MAX_MICROSECONDS = 999_999
 
 
 @overload
-def to_message(value: Any, target: type[M]) -> M: ...
+def qmp_to_message(value: Any, target: type[M]) -> M: ...
 
 
 @overload
-def to_message(value: Any, target: Descriptor) -> Message: ...
+def qmp_to_message(value: Any, target: Descriptor) -> Message: ...
 
 
-def to_message(value: Any, target: type[Message] | Descriptor) -> Message:
+def qmp_to_message(value: Any, target: type[Message] | Descriptor) -> Message:
     """Build a new message of type ``target`` from a parsed QMP JSON value.
 
     ``target`` is a generated message class or a message descriptor.  The

@@ -39,10 +39,10 @@ Encoder = Callable[[Message], Any]
 _ABSENT: Any = object()
 
 
-def from_message(message: Message) -> Any:
+def message_to_qmp(message: Message) -> Any:
     """The QMP JSON value (dicts, lists, str, int, float, bool, None) of a message.
 
-    The inverse of :func:`qapi_jobs.transcoder.to_message`: an object for
+    The inverse of :func:`qapi_jobs.transcoder.qmp_to_message`: an object for
     structs, unions, command arguments and event data, the bare value for an
     alternate, the ``return`` value for a command result and the whole
     ``{"event", "data", "timestamp"}`` object for the event envelope.

@@ -7,8 +7,8 @@ custom options instead.  It needs no schema and has no code per type.
 
 JSON values are the plain Python objects ``json.loads`` produces::
 
-    info = to_message({"id": "j0", "type": "backup", ...}, job_pb2.JobInfo)
-    from_message(info)                      # -> the same dict
+    info = qmp_to_message({"id": "j0", "type": "backup", ...}, job_pb2.JobInfo)
+    message_to_qmp(info)                      # -> the same dict
     encode_execute(service_pb2.JobPauseRequest(id="j0"))
     # -> {"execute": "job-pause", "arguments": {"id": "j0"}}
     decode_event(service_pb2.Event, "JOB_STATUS_CHANGE", data, timestamp)
@@ -20,8 +20,8 @@ enums and unknown fields.  Both raise :class:`TranscodeError`, whose
 the mapping raises :class:`DescriptorError`.
 """
 
-from qapi_jobs.transcoder.decode import to_message
-from qapi_jobs.transcoder.encode import from_message
+from qapi_jobs.transcoder.decode import qmp_to_message
+from qapi_jobs.transcoder.encode import message_to_qmp
 from qapi_jobs.transcoder.errors import DescriptorError, TranscodeError
 from qapi_jobs.transcoder.qmp import (
     Command,
@@ -52,7 +52,7 @@ __all__ = [
     "encode_result",
     "event_name",
     "event_names",
-    "from_message",
+    "message_to_qmp",
     "qapi_name",
-    "to_message",
+    "qmp_to_message",
 ]

@@ -25,7 +25,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 
 from qapi_jobs.transcoder.errors import DescriptorError
-from qapi_jobs.transcoder.qapi_options import member_info, type_info, value_name
+from qapi_jobs.transcoder.option_reader import member_info, type_info, value_name
 
 VALUE_TYPE = "google.protobuf.Value"
 STRUCT_TYPE = "google.protobuf.Struct"

@@ -19,7 +19,7 @@ from qapi_jobs.transcoder.descriptors import (
     plan_of_type,
 )
 from qapi_jobs.transcoder.encode import encode_message
-from qapi_jobs.transcoder.qapi_options import command_name
+from qapi_jobs.transcoder.option_reader import command_name
 
 M = TypeVar("M", bound=Message)
 
