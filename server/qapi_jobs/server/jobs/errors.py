@@ -26,6 +26,8 @@ class ErrorKind(enum.Enum):
     """A path leads outside the data directory."""
     UNSUPPORTED = "unsupported"
     """The engine cannot run this kind of job or option."""
+    UNAVAILABLE = "unavailable"
+    """The engine's backend (qemu-storage-daemon) is gone or does not answer; retry later."""
 
 
 class JobError(Exception):

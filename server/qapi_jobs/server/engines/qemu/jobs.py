@@ -1,0 +1,557 @@
+"""QemuJobs: jobs that qemu-storage-daemon runs, mirrored into the project's event log.
+
+QEMU is the state machine.  Verbs are forwarded over QMP and answered
+with QEMU's own texts; QEMU's JOB_STATUS_CHANGE and BLOCK_JOB_* events for
+the engine's jobs are published to an :class:`EventLog` in the order QEMU
+sends them, drain ``paused``/``running`` pairs included.  The engine keeps
+a table of its jobs, updated by those events (status) and by polling
+while jobs are live (progress: QMP has no progress events), so snapshots
+are synchronous and consistent with the event log.
+
+Every job is started with ``auto-dismiss: false``.  When QEMU reports
+``concluded`` the engine holds the event back, closes the job's nodes,
+removes the files it created if the job went through ``aborting``, then
+publishes ``concluded`` and, if the client asked for auto-dismiss, sends
+``job-dismiss`` itself.  A client that sees ``concluded`` thus finds the
+files already in their final state, and an outcome reached while nobody
+listens is kept until dismissed.
+
+If the daemon dies, every job concludes with a synthetic error, created
+files are removed, and the daemon is restarted with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from qapi_jobs.server.engines.builtin.paths import DataDir
+from qapi_jobs.server.engines.qemu.errors import job_error, unavailable
+from qapi_jobs.server.engines.qemu.graph import NodeNames
+from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon
+from qapi_jobs.server.engines.qemu.qmp import JsonObject, QmpClient, QmpError, QmpUnavailable
+from qapi_jobs.server.engines.qemu.recipes import RECIPES, Kitchen, Launch
+from qapi_jobs.server.jobs import events as ev
+from qapi_jobs.server.jobs import refusals
+from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.jobs.events import DEFAULT_MAX_LAG, DEFAULT_RETENTION, EventLog, Subscription
+from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
+from qapi_jobs.server.jobs.notify import ChangeCounter
+from qapi_jobs.server.jobs.policy import IoStatus
+from qapi_jobs.server.jobs.status import JobStatus, JobVerb
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL: Final = 0.2
+"""Seconds between progress polls while jobs are live (5 per second)."""
+_RESTART_BACKOFF: Final = (0.1, 0.5, 1.0, 2.0, 5.0)
+_LIVE: Final = frozenset(
+    {JobStatus.CREATED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.READY, JobStatus.STANDBY}
+)
+_BLOCK_EVENTS: Final = frozenset(
+    {
+        ev.BLOCK_JOB_READY,
+        ev.BLOCK_JOB_PENDING,
+        ev.BLOCK_JOB_COMPLETED,
+        ev.BLOCK_JOB_CANCELLED,
+        ev.BLOCK_JOB_ERROR,
+    }
+)
+
+
+@dataclass
+class _Job:
+    """What the engine knows about one of its jobs."""
+
+    launch: Launch
+    status: JobStatus = JobStatus.UNDEFINED
+    aborted: bool = False
+    lost: bool = False
+    """QEMU no longer knows the job (its daemon died); the engine concluded it."""
+    error: str | None = None
+    block: JsonObject = field(default_factory=dict)
+    """The job's last query-block-jobs entry."""
+    progress: tuple[int, int] = (0, 0)
+    held: list[tuple[str, Mapping[str, object]]] | None = None
+    """Events held back while the job settles after ``concluded`` (None: not settling)."""
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def id(self) -> str:
+        return self.launch.job_id
+
+    def info(self) -> JobInfo:
+        return JobInfo(self.id, self.launch.job_type, self.status, *self.progress, error=self.error)
+
+    def block_info(self) -> BlockJobInfo:
+        block = self.block
+        return BlockJobInfo(
+            type=self.launch.job_type,
+            device=self.id,
+            len=self.progress[1],
+            offset=self.progress[0],
+            busy=bool(block.get("busy", False)),
+            paused=bool(block.get("paused", False)),
+            speed=int(block.get("speed", self.launch.arguments.get("speed", 0))),
+            io_status=IoStatus(block.get("io-status", "ok")),
+            ready=self.status in (JobStatus.READY, JobStatus.STANDBY),
+            status=self.status,
+            auto_finalize=self.launch.auto_finalize,
+            auto_dismiss=self.launch.auto_dismiss,
+            error=self.error if self.aborted else None,
+        )
+
+
+class QemuJobs:
+    """The job backend that runs every job in one qemu-storage-daemon it owns."""
+
+    def __init__(
+        self,
+        daemon: StorageDaemon,
+        data_dir: DataDir,
+        *,
+        event_retention: int = DEFAULT_RETENTION,
+        subscriber_max_lag: int = DEFAULT_MAX_LAG,
+        clock: Callable[[], float] = time.time,
+        instance_id: str | None = None,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.events = EventLog(
+            retention=event_retention,
+            max_lag=subscriber_max_lag,
+            clock=clock,
+            instance_id=instance_id,
+        )
+        self.daemon = daemon
+        self.data_dir = data_dir
+        self.poll_interval = poll_interval
+        self._changes = ChangeCounter()
+        self._names = NodeNames()
+        self._jobs: dict[str, _Job] = {}
+        self._lock = asyncio.Lock()
+        self._qmp: QmpClient | None = None
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._live = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self.restarts = 0
+        """How many times the daemon was restarted after it died."""
+
+    async def open(self) -> None:
+        """Start the daemon and the progress poller."""
+        self._qmp = await self.daemon.start(on_event=self._on_event, on_close=self._on_close)
+        self._poller = asyncio.get_running_loop().create_task(self._poll(), name="qemu-poll")
+
+    @property
+    def healthy(self) -> bool:
+        """True while the daemon is connected and answering."""
+        return self._qmp is not None and self._qmp.connected and not self._closing
+
+    def _connection(self) -> QmpClient:
+        if self._qmp is None or not self._qmp.connected:
+            raise JobError(
+                ErrorKind.UNAVAILABLE,
+                "qemu-storage-daemon is not available; it is being restarted",
+                reason="QEMU_UNAVAILABLE",
+            )
+        return self._qmp
+
+    # ------------------------------------------------------------ creation
+
+    @property
+    def commands(self) -> frozenset[str]:
+        """The job-creating commands this backend runs."""
+        return frozenset(RECIPES)
+
+    async def start_job(self, command: str, arguments: Mapping[str, Any]) -> JobInfo:
+        """Check, set up and start one job; return it as query-jobs shows it."""
+        recipe = RECIPES.get(command)
+        if recipe is None:
+            raise JobError(
+                ErrorKind.UNSUPPORTED,
+                f"The qemu engine does not run '{command}' yet",
+                reason="UNSUPPORTED_COMMAND",
+            )
+        if self._closing:
+            raise refusals.shutting_down()
+        job_id = arguments.get("job-id", arguments.get("device"))
+        async with self._lock:
+            if isinstance(job_id, str) and job_id in self._jobs:
+                raise refusals.job_id_in_use(job_id)
+            qmp = self._connection()
+            try:
+                launch = await recipe(Kitchen(qmp, self.data_dir, self._names), arguments)
+            except QmpUnavailable as error:
+                raise unavailable(error) from None
+            job = _Job(launch)
+            # QEMU sends the new job's first events before its reply: know the id first.
+            self._jobs[launch.job_id] = job
+            try:
+                await qmp.execute(launch.command, launch.arguments)
+            except (QmpError, QmpUnavailable) as error:
+                if self._jobs.get(launch.job_id) is job:
+                    del self._jobs[launch.job_id]
+                job.gone.set()
+                with contextlib.suppress(QmpError, QmpUnavailable):
+                    await launch.undo(qmp, remove_files=True)
+                if isinstance(error, QmpError):
+                    raise job_error(error, launch.nodes.names) from None
+                raise unavailable(error) from None
+            self._live.set()
+            return job.info()
+
+    async def start_group(
+        self, actions: Sequence[tuple[str, Mapping[str, Any]]], *, grouped: bool = False
+    ) -> list[JobInfo]:
+        """Transactions are not implemented on the qemu engine yet."""
+        raise JobError(
+            ErrorKind.UNSUPPORTED,
+            "The qemu engine does not run transactions yet",
+            reason="UNSUPPORTED_COMMAND",
+        )
+
+    # -------------------------------------------------------------- events
+
+    def _on_event(self, message: JsonObject) -> None:
+        name = str(message.get("event"))
+        data: Mapping[str, object] = message.get("data") or {}
+        if name != ev.JOB_STATUS_CHANGE and name not in _BLOCK_EVENTS:
+            return
+        job = self._jobs.get(str(data.get("id", data.get("device"))))
+        if job is None:
+            return  # not one of ours
+        if job.held is not None:
+            job.held.append((name, data))
+        elif name == ev.JOB_STATUS_CHANGE and data.get("status") == JobStatus.CONCLUDED.value:
+            job.held = [(name, data)]
+            self._spawn(self._settle(job), f"settle:{job.id}")
+        else:
+            self._apply(job, name, data)
+
+    def _apply(self, job: _Job, name: str, data: Mapping[str, object]) -> None:
+        """Update the table from one event and publish it."""
+        if name == ev.JOB_STATUS_CHANGE:
+            job.status = JobStatus(str(data["status"]))
+            job.aborted |= job.status is JobStatus.ABORTING
+        elif "len" in data:
+            job.progress = (int(str(data["offset"])), int(str(data["len"])))
+            if name == ev.BLOCK_JOB_COMPLETED and "error" in data:
+                job.error = str(data["error"])
+        self.events.publish(name, data)
+        if job.status is JobStatus.NULL and self._jobs.get(job.id) is job:
+            del self._jobs[job.id]
+            job.gone.set()
+        self._changes.bump()
+
+    async def _settle(self, job: _Job) -> None:
+        """Close nodes and undo files of a CONCLUDED job, then publish ``concluded``."""
+        qmp = self._qmp
+        with contextlib.suppress(QmpError, QmpUnavailable):
+            if qmp is not None:
+                for entry in await qmp.execute("query-jobs"):
+                    if entry["id"] == job.id:
+                        job.error = entry.get("error", job.error)
+                        job.progress = (entry["current-progress"], entry["total-progress"])
+        try:
+            await job.launch.undo(qmp, remove_files=job.aborted)
+        except (QmpError, QmpUnavailable):
+            logger.exception("job %r: closing its nodes failed", job.id)
+            await job.launch.undo(None, remove_files=job.aborted)
+        held, job.held = job.held or [], None
+        for name, data in held:
+            self._apply(job, name, data)
+        job.settled.set()
+        if (job.launch.auto_dismiss or self._closing) and job.status is JobStatus.CONCLUDED:
+            with contextlib.suppress(QmpError, QmpUnavailable):
+                if qmp is not None:
+                    await qmp.execute("job-dismiss", {"id": job.id})
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ progress
+
+    async def _poll(self) -> None:
+        """Refresh progress of live jobs a few times a second; idle when none runs."""
+        while True:
+            await self._live.wait()
+            if not any(job.status in _LIVE for job in self._jobs.values()):
+                self._live.clear()
+                continue
+            qmp = self._qmp
+            if qmp is not None and qmp.connected:
+                with contextlib.suppress(QmpError, QmpUnavailable):
+                    self._refresh(await qmp.execute("query-block-jobs"))
+            await asyncio.sleep(self.poll_interval)
+
+    def _refresh(self, block_jobs: list[JsonObject]) -> None:
+        changed = False
+        for entry in block_jobs:
+            job = self._jobs.get(str(entry.get("device")))
+            if job is None or job.held is not None:
+                continue
+            progress = (int(entry["offset"]), int(entry["len"]))
+            changed |= progress != job.progress or entry != job.block
+            job.progress, job.block = progress, entry
+        if changed:
+            self._changes.bump()
+
+    # --------------------------------------------------------------- verbs
+
+    async def _verb(self, job_id: str, command: str, arguments: JsonObject, *, block: bool) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or (block and not job.launch.block):
+            raise refusals.block_job_not_found(job_id) if block else refusals.job_not_found(job_id)
+        if job.held is not None:
+            await job.settled.wait()
+        if job.lost:
+            self._lost_verb(job, command)
+            return
+        try:
+            await self._connection().execute(command, arguments)
+        except QmpError as error:
+            raise job_error(error, job.launch.nodes.names) from None
+        except QmpUnavailable as error:
+            raise unavailable(error) from None
+        self._changes.bump()
+
+    def _lost_verb(self, job: _Job, command: str) -> None:
+        """A verb on a job its dead daemon left CONCLUDED: only dismiss works, here."""
+        verb = JobVerb(command.split("-", 2)[-1])
+        if verb is not JobVerb.DISMISS:
+            raise refusals.verb_not_allowed(job.id, job.status, verb)
+        self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
+
+    async def job_pause(self, job_id: str) -> None:
+        """job-pause, by QEMU."""
+        await self._verb(job_id, "job-pause", {"id": job_id}, block=False)
+
+    async def job_resume(self, job_id: str) -> None:
+        """job-resume, by QEMU."""
+        await self._verb(job_id, "job-resume", {"id": job_id}, block=False)
+
+    async def job_cancel(self, job_id: str) -> None:
+        """job-cancel, by QEMU."""
+        await self._verb(job_id, "job-cancel", {"id": job_id}, block=False)
+
+    async def job_complete(self, job_id: str) -> None:
+        """job-complete, by QEMU."""
+        await self._verb(job_id, "job-complete", {"id": job_id}, block=False)
+
+    async def job_finalize(self, job_id: str) -> None:
+        """job-finalize, by QEMU."""
+        await self._verb(job_id, "job-finalize", {"id": job_id}, block=False)
+
+    async def job_dismiss(self, job_id: str) -> None:
+        """job-dismiss, by QEMU."""
+        await self._verb(job_id, "job-dismiss", {"id": job_id}, block=False)
+
+    async def block_job_pause(self, device: str) -> None:
+        """block-job-pause, by QEMU."""
+        await self._verb(device, "block-job-pause", {"device": device}, block=True)
+
+    async def block_job_resume(self, device: str) -> None:
+        """block-job-resume, by QEMU."""
+        await self._verb(device, "block-job-resume", {"device": device}, block=True)
+
+    async def block_job_cancel(self, device: str, force: bool = False) -> None:
+        """block-job-cancel (soft unless ``force``), by QEMU."""
+        await self._verb(device, "block-job-cancel", {"device": device, "force": force}, block=True)
+
+    async def block_job_complete(self, device: str) -> None:
+        """block-job-complete, by QEMU."""
+        await self._verb(device, "block-job-complete", {"device": device}, block=True)
+
+    async def block_job_finalize(self, job_id: str) -> None:
+        """block-job-finalize, by QEMU."""
+        await self._verb(job_id, "block-job-finalize", {"id": job_id}, block=True)
+
+    async def block_job_dismiss(self, job_id: str) -> None:
+        """block-job-dismiss, by QEMU."""
+        await self._verb(job_id, "block-job-dismiss", {"id": job_id}, block=True)
+
+    async def block_job_set_speed(self, device: str, speed: int) -> None:
+        """block-job-set-speed, by QEMU."""
+        await self._verb(
+            device, "block-job-set-speed", {"device": device, "speed": speed}, block=True
+        )
+        job = self._jobs.get(device)
+        if job is not None:
+            job.block = {**job.block, "speed": speed}
+
+    # ------------------------------------------------------------- queries
+
+    def _visible(self) -> list[_Job]:
+        return [
+            job
+            for job in reversed(self._jobs.values())
+            if job.status not in (JobStatus.UNDEFINED, JobStatus.NULL)
+        ]
+
+    def query_jobs(self) -> list[JobInfo]:
+        """query-jobs: the engine's jobs, newest first."""
+        return [job.info() for job in self._visible()]
+
+    def query_block_jobs(self) -> list[BlockJobInfo]:
+        """query-block-jobs: the engine's block jobs, newest first."""
+        return [job.block_info() for job in self._visible() if job.launch.block]
+
+    def job_info(self, job_id: str) -> JobInfo:
+        """One job's JobInfo; raises ``Job not found``."""
+        for job in self._visible():
+            if job.id == job_id:
+                return job.info()
+        raise refusals.job_not_found(job_id)
+
+    def snapshot(self) -> Snapshot:
+        """Every job now, with the sequence number of the last event reflected."""
+        return Snapshot(
+            instance_id=self.events.instance_id,
+            last_seq=self.events.last_seq,
+            change_version=self._changes.value,
+            jobs=tuple(self.query_jobs()),
+            block_jobs=tuple(self.query_block_jobs()),
+        )
+
+    def subscribe(
+        self, after_seq: int | None = None, *, max_lag: int | None = None
+    ) -> Subscription:
+        """Events with ``seq > after_seq`` (None: from now on)."""
+        return self.events.subscribe(after_seq, max_lag=max_lag)
+
+    def snapshot_and_subscribe(
+        self, *, max_lag: int | None = None
+    ) -> tuple[Snapshot, Subscription]:
+        """A snapshot and a subscription starting right after it."""
+        snapshot = self.snapshot()
+        return snapshot, self.events.subscribe(snapshot.last_seq, max_lag=max_lag)
+
+    @property
+    def instance_id(self) -> str:
+        """Random per backend; tells clients that sequence numbers restarted."""
+        return self.events.instance_id
+
+    @property
+    def change_version(self) -> int:
+        """Increases whenever any job's visible state changes."""
+        return self._changes.value
+
+    async def wait_for_change(self, after_version: int) -> int:
+        """Wait until :attr:`change_version` exceeds ``after_version``; return it."""
+        return await self._changes.wait_beyond(after_version)
+
+    # -------------------------------------------------------------- faults
+
+    def _on_close(self, reason: Exception) -> None:
+        if self._closing or self.daemon.stopping:
+            return
+        self._spawn(self._daemon_lost(), "qemu-lost")
+
+    async def _daemon_lost(self) -> None:
+        """Conclude every job with a synthetic error, undo its files, restart the daemon."""
+        try:
+            status = await asyncio.wait_for(self.daemon.wait(), 5.0)
+        except TimeoutError:
+            status = None  # the connection broke but the process lives on: kill it
+        text = _exit_text(status)
+        logger.error("%s; concluding its jobs", text)
+        lost = list(reversed(self._jobs.values()))
+        for job in lost:
+            self._conclude_lost(job, text)
+        for job in lost:
+            await job.launch.undo(None, remove_files=job.aborted)
+        await self._restart()
+
+    def _conclude_lost(self, job: _Job, text: str) -> None:
+        if job.held is not None:
+            held, job.held = job.held, None
+            for name, data in held:
+                self._apply(job, name, data)
+        status = job.status
+        if status is JobStatus.UNDEFINED:
+            del self._jobs[job.id]
+            job.gone.set()
+            return
+        if status in (JobStatus.PAUSED, JobStatus.STANDBY):
+            hop = JobStatus.RUNNING if status is JobStatus.PAUSED else JobStatus.READY
+            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": hop.value})
+        if job.status not in (JobStatus.ABORTING, JobStatus.CONCLUDED):
+            job.error = text
+            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "aborting"})
+            if job.launch.block:
+                data = {
+                    "type": job.launch.job_type.value,
+                    "device": job.id,
+                    "len": job.progress[1],
+                    "offset": job.progress[0],
+                    "speed": int(job.block.get("speed", 0)),
+                    "error": text,
+                }
+                self._apply(job, ev.BLOCK_JOB_COMPLETED, data)
+        if job.status is not JobStatus.CONCLUDED:
+            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
+        job.settled.set()
+        job.lost = True
+        if job.launch.auto_dismiss:
+            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
+
+    async def _restart(self) -> None:
+        self._qmp = None
+        await self.daemon.stop(grace=1.0)
+        for delay in (*_RESTART_BACKOFF, *([_RESTART_BACKOFF[-1]] * 1000)):
+            if self._closing:
+                return
+            try:
+                self._qmp = await self.daemon.start(
+                    on_event=self._on_event, on_close=self._on_close
+                )
+            except DaemonError:
+                logger.exception("restarting qemu-storage-daemon failed")
+                await asyncio.sleep(delay)
+                continue
+            self.restarts += 1
+            self._changes.bump()
+            return
+
+    # ------------------------------------------------------------ shutdown
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Cancel every job newest first, wait for each to go, then stop the daemon."""
+        self._closing = True
+        deadline = asyncio.get_running_loop().time() + grace
+        for job in list(reversed(self._jobs.values())):
+            qmp = self._qmp
+            if qmp is None or not qmp.connected:
+                break
+            with contextlib.suppress(QmpError, QmpUnavailable):
+                if job.held is not None:
+                    await job.settled.wait()
+                if job.status is JobStatus.CONCLUDED:
+                    await qmp.execute("job-dismiss", {"id": job.id})
+                else:
+                    await qmp.execute("job-cancel", {"id": job.id})
+            with contextlib.suppress(TimeoutError):
+                remaining = deadline - asyncio.get_running_loop().time()
+                await asyncio.wait_for(job.gone.wait(), max(0.0, remaining))
+        if self._poller is not None:
+            self._poller.cancel()
+        await self.daemon.stop(grace=max(1.0, deadline - asyncio.get_running_loop().time()))
+        for task in list(self._tasks):
+            task.cancel()
+        self.events.close()
+
+
+def _exit_text(status: int | None) -> str:
+    if status is None:
+        return "qemu-storage-daemon stopped answering"
+    if status < 0:
+        return f"qemu-storage-daemon exited: signal {-status}"
+    return f"qemu-storage-daemon exited: status {status}"

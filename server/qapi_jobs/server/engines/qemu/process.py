@@ -1,0 +1,212 @@
+"""Start, own, watch and stop one qemu-storage-daemon.
+
+The daemon's QMP socket, pidfile and log live in a private run directory
+(mode 0700, a short path because a UNIX socket path is limited to 107
+bytes).  Its output goes to a log file, never to a pipe nobody reads: the
+daemon writes to it while it works and would block on a full pipe.  The
+pidfile is locked by the daemon, so a second daemon on the same run
+directory exits at once ("Cannot lock pid file"), which :meth:`start`
+reports with the daemon's own words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from qapi_jobs.server.engines.qemu.qmp import (
+    DEFAULT_TIMEOUT,
+    CloseCallback,
+    EventCallback,
+    QmpClient,
+    QmpError,
+    QmpUnavailable,
+)
+
+DAEMON: Final = "qemu-storage-daemon"
+SOCKET_NAME: Final = "qmp.sock"
+PIDFILE_NAME: Final = "qsd.pid"
+LOG_NAME: Final = "qsd.log"
+_SUN_PATH_MAX: Final = 107
+_POLL: Final = 0.005
+"""Seconds between looks for the socket while the daemon starts (it needs about 20 ms)."""
+
+
+class DaemonError(RuntimeError):
+    """The daemon could not be started; the message quotes its last output."""
+
+
+def find_daemon(binary: str | None = None) -> str:
+    """The daemon executable: ``binary`` if given, else ``qemu-storage-daemon`` on PATH."""
+    found = shutil.which(binary or DAEMON)
+    if found is None:
+        raise DaemonError(
+            f"{binary or DAEMON} not found; install QEMU's storage daemon or name it explicitly"
+        )
+    return found
+
+
+def make_run_dir(parent: str | os.PathLike[str] | None = None) -> Path:
+    """A fresh private (0700) directory for the socket, pidfile and log."""
+    path = Path(tempfile.mkdtemp(prefix="qj-", dir=parent))
+    path.chmod(0o700)
+    if len(os.fsencode(path / SOCKET_NAME)) > _SUN_PATH_MAX:
+        path.rmdir()
+        raise DaemonError(f"run directory {path} is too long for a UNIX socket path")
+    return path
+
+
+class StorageDaemon:
+    """One qemu-storage-daemon process and the QMP connection the engine holds to it."""
+
+    def __init__(self, run_dir: Path, binary: str | None = None) -> None:
+        self.run_dir = run_dir
+        self.binary = find_daemon(binary)
+        self.process: asyncio.subprocess.Process | None = None
+        self.qmp: QmpClient | None = None
+        self._stopping = False
+
+    @property
+    def socket_path(self) -> Path:
+        """Where the daemon's QMP monitor listens."""
+        return self.run_dir / SOCKET_NAME
+
+    @property
+    def log_path(self) -> Path:
+        """The daemon's stdout and stderr."""
+        return self.run_dir / LOG_NAME
+
+    @property
+    def running(self) -> bool:
+        """True while the process has not exited."""
+        return self.process is not None and self.process.returncode is None
+
+    async def start(
+        self,
+        *,
+        on_event: EventCallback | None = None,
+        on_close: CloseCallback | None = None,
+        within: float = DEFAULT_TIMEOUT,
+    ) -> QmpClient:
+        """Spawn the daemon, wait for its socket and return the negotiated connection."""
+        if self.running:
+            raise DaemonError("qemu-storage-daemon is already running")
+        self._stopping = False
+        await asyncio.to_thread(self._check_unlocked)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()  # left behind by a daemon that was killed
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                self.binary,
+                "--chardev",
+                f"socket,id=qj-mon,path={self.socket_path},server=on,wait=off",
+                "--monitor",
+                "chardev=qj-mon",
+                "--pidfile",
+                str(self.run_dir / PIDFILE_NAME),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        try:
+            await asyncio.wait_for(self._wait_for_socket(), within)
+            self.qmp = await QmpClient.connect(
+                str(self.socket_path), on_event=on_event, on_close=on_close, within=within
+            )
+        except BaseException as error:
+            await self._kill()
+            if isinstance(error, TimeoutError | QmpUnavailable | DaemonError):
+                raise DaemonError(self._failure_text()) from error
+            raise
+        return self.qmp
+
+    def _check_unlocked(self) -> None:
+        """Refuse a run directory whose pidfile a live daemon holds locked.
+
+        Checked before spawning: the second daemon would only fail on the
+        pidfile after it had replaced the first one's socket.
+        """
+        try:
+            fd = os.open(self.run_dir / PIDFILE_NAME, os.O_RDWR)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DaemonError(
+                f"another qemu-storage-daemon holds the run directory {self.run_dir}"
+            ) from None
+        finally:
+            os.close(fd)  # also drops the probe's lock
+
+    async def _wait_for_socket(self) -> None:
+        process = self.process
+        assert process is not None
+        while not self.socket_path.exists():
+            if process.returncode is not None:
+                raise DaemonError(self._failure_text())
+            await asyncio.sleep(_POLL)
+
+    def _failure_text(self) -> str:
+        process = self.process
+        status = "did not start in time"
+        if process is not None and process.returncode is not None:
+            status = f"exited with status {process.returncode}"
+        try:
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+        except OSError:
+            tail = []
+        return f"qemu-storage-daemon {status}" + (f": {tail[0]}" if tail else "")
+
+    async def wait(self) -> int:
+        """Wait for the process to exit; return its status (negative: killed by that signal)."""
+        process = self.process
+        if process is None:
+            raise DaemonError("qemu-storage-daemon was never started")
+        return await process.wait()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` has begun: an exit now is expected, not a crash."""
+        return self._stopping
+
+    async def stop(self, grace: float = 5.0) -> int | None:
+        """Ask the daemon to quit, then SIGTERM, then SIGKILL; return its exit status.
+
+        ``quit`` cancels the daemon's jobs itself; slow storage can make it
+        take seconds, hence the grace.
+        """
+        self._stopping = True
+        process = self.process
+        if process is None:
+            return None
+        if process.returncode is None and self.qmp is not None and self.qmp.connected:
+            with contextlib.suppress(QmpUnavailable, QmpError):
+                await self.qmp.execute("quit", within=grace)
+        if self.qmp is not None:
+            await self.qmp.close()
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(process.wait(), grace)
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(process.wait(), grace)
+        return await self._kill()
+
+    async def _kill(self) -> int | None:
+        process = self.process
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        if self.qmp is not None:
+            await self.qmp.close()
+        return await process.wait()

@@ -1,0 +1,72 @@
+"""Small images for the qemu engine's tests, made and checked with qemu-img and qemu-io."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+MIB = 1 << 20
+SIZE = 4 * MIB
+
+
+def run(*command: str) -> str:
+    """Run a QEMU tool; fail the test with its output if it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{command}: {done.stderr or done.stdout}"
+    return done.stdout
+
+
+def create(path: Path, fmt: str = "qcow2", size: int = SIZE, backing: str | None = None) -> Path:
+    """A new image; ``backing`` is stored as given (relative to the image)."""
+    command = ["qemu-img", "create", "-q", "-f", fmt]
+    if backing is not None:
+        command += ["-u", "-b", backing, "-F", "qcow2"]
+    run(*command, str(path), str(size))
+    return path
+
+
+def write(path: Path, pattern: int, offset: int, length: int, fmt: str = "qcow2") -> None:
+    """Write ``length`` bytes of ``pattern`` at ``offset`` through the image's format."""
+    run("qemu-io", "-f", fmt, "-c", f"write -P {pattern} {offset} {length}", str(path))
+
+
+def info(path: Path) -> dict[str, Any]:
+    """qemu-img info of the image alone."""
+    result: dict[str, Any] = json.loads(run("qemu-img", "info", "-U", "--output=json", str(path)))
+    return result
+
+
+def same(first: Path, second: Path) -> bool:
+    """Whether the two images (with their backing chains) read the same."""
+    done = subprocess.run(
+        ["qemu-img", "compare", "-U", str(first), str(second)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode == 0
+
+
+def reads(path: Path, pattern: int, offset: int, length: int, fmt: str = "qcow2") -> bool:
+    """Whether the image reads ``pattern`` over the range (backing chain included)."""
+    done = subprocess.run(
+        ["qemu-io", "-r", "-U", "-f", fmt, "-c", f"read -P {pattern} {offset} {length}", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.returncode == 0 and "Pattern verification failed" not in done.stdout
+
+
+def chain(data: Path) -> tuple[Path, Path, Path]:
+    """base <- mid <- top, each with its own 1 MiB of data (patterns 1, 2, 3)."""
+    base = create(data / "base.qcow2")
+    write(base, 1, 0, MIB)
+    mid = create(data / "mid.qcow2", backing="base.qcow2")
+    write(mid, 2, MIB, MIB)
+    top = create(data / "top.qcow2", backing="mid.qcow2")
+    write(top, 3, 2 * MIB, MIB)
+    return base, mid, top
