@@ -48,7 +48,7 @@ async def jobs(daemon: StorageDaemon, data_dir: Path) -> AsyncIterator[QemuJobs]
 async def until(
     events: Subscription, job_id: str, status: str, seen: list[EventRecord] | None = None
 ) -> list[EventRecord]:
-    """Collect events until ``job_id`` reaches ``status``; return them (and add them to ``seen``)."""
+    """Collect events until ``job_id`` reaches ``status`` (also into ``seen``); return them."""
     collected: list[EventRecord] = [] if seen is None else seen
     async with asyncio.timeout(WAIT):
         async for record in events:
@@ -63,13 +63,16 @@ async def until(
     raise AssertionError(f"events ended before {job_id} reached {status}")
 
 
+_DRAIN_PAIRS = {("paused", "running"), ("standby", "ready")}
+
+
 def statuses(records: list[EventRecord], job_id: str) -> list[str]:
     """The job's statuses in event order, drain pairs removed (their number varies by version)."""
     result: list[str] = []
     for record in records:
         if record.name == "JOB_STATUS_CHANGE" and record.data["id"] == job_id:
             status = str(record.data["status"])
-            if status == "running" and result and result[-1] == "paused":
+            if result and (result[-1], status) in _DRAIN_PAIRS:
                 result.pop()
                 continue
             result.append(status)

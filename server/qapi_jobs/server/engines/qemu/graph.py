@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qapi_jobs.server.engines.qemu.chain import Layer
-from qapi_jobs.server.engines.qemu.qmp import QmpClient
+from qapi_jobs.server.engines.qemu.qmp import QmpClient, QmpError
 
 
 @dataclass
@@ -29,9 +29,17 @@ class OpenNodes:
     """Node names and real paths → the client's paths, for scrubbing QEMU's texts."""
 
     async def close(self, qmp: QmpClient) -> None:
-        """Delete every node, newest first (format nodes before their files)."""
+        """Delete every node, newest first (format nodes before their files).
+
+        Stops at the first node QEMU still needs (QmpError "is busy"); the
+        rest stays listed for a later call.
+        """
         while self.added:
-            await qmp.execute("blockdev-del", {"node-name": self.added[-1]})
+            try:
+                await qmp.execute("blockdev-del", {"node-name": self.added[-1]})
+            except QmpError as error:
+                if not error.desc.startswith("Failed to find node with node-name="):
+                    raise
             self.added.pop()
 
 

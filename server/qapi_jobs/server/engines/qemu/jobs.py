@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 POLL_INTERVAL: Final = 0.2
 """Seconds between progress polls while jobs are live (5 per second)."""
+NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: ")
 _RESTART_BACKOFF: Final = (0.1, 0.5, 1.0, 2.0, 5.0)
 _LIVE: Final = frozenset(
     {JobStatus.CREATED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.READY, JobStatus.STANDBY}
@@ -231,6 +233,13 @@ class QemuJobs:
         elif name == ev.JOB_STATUS_CHANGE and data.get("status") == JobStatus.CONCLUDED.value:
             job.held = [(name, data)]
             self._spawn(self._settle(job), f"settle:{job.id}")
+        elif (
+            name == ev.JOB_STATUS_CHANGE
+            and data.get("status") == JobStatus.NULL.value
+            and (job.launch.nodes.added)
+        ):
+            job.held = [(name, data)]
+            self._spawn(self._release(job), f"release:{job.id}")
         else:
             self._apply(job, name, data)
 
@@ -250,7 +259,11 @@ class QemuJobs:
         self._changes.bump()
 
     async def _settle(self, job: _Job) -> None:
-        """Close nodes and undo files of a CONCLUDED job, then publish ``concluded``."""
+        """Close nodes and undo files of a CONCLUDED job, then publish ``concluded``.
+
+        Stream and commit jobs keep their device node busy until they are
+        dismissed; what stays open then is closed by :meth:`_release`.
+        """
         qmp = self._qmp
         with contextlib.suppress(QmpError, QmpUnavailable):
             if qmp is not None:
@@ -258,19 +271,36 @@ class QemuJobs:
                     if entry["id"] == job.id:
                         job.error = entry.get("error", job.error)
                         job.progress = (entry["current-progress"], entry["total-progress"])
-        try:
-            await job.launch.undo(qmp, remove_files=job.aborted)
-        except (QmpError, QmpUnavailable):
-            logger.exception("job %r: closing its nodes failed", job.id)
-            await job.launch.undo(None, remove_files=job.aborted)
-        held, job.held = job.held or [], None
-        for name, data in held:
-            self._apply(job, name, data)
+        await self._close_nodes(job, qmp)
+        await job.launch.undo(None, remove_files=job.aborted)
+        self._publish_held(job)
         job.settled.set()
         if (job.launch.auto_dismiss or self._closing) and job.status is JobStatus.CONCLUDED:
             with contextlib.suppress(QmpError, QmpUnavailable):
                 if qmp is not None:
                     await qmp.execute("job-dismiss", {"id": job.id})
+
+    async def _release(self, job: _Job) -> None:
+        """Close what a dismissed job still held open, then publish ``null``."""
+        await self._close_nodes(job, self._qmp)
+        self._publish_held(job)
+
+    @staticmethod
+    async def _close_nodes(job: _Job, qmp: QmpClient | None) -> None:
+        if qmp is None:
+            return
+        try:
+            await job.launch.nodes.close(qmp)
+        except QmpUnavailable:
+            job.launch.nodes.added.clear()  # the daemon is gone, and its nodes with it
+        except QmpError as error:
+            if not NODE_BUSY.search(error.desc):
+                logger.error("job %r: closing its nodes failed: %s", job.id, error.desc)
+
+    def _publish_held(self, job: _Job) -> None:
+        held, job.held = job.held or [], None
+        for name, data in held:
+            self._apply(job, name, data)
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
@@ -471,10 +501,7 @@ class QemuJobs:
         await self._restart()
 
     def _conclude_lost(self, job: _Job, text: str) -> None:
-        if job.held is not None:
-            held, job.held = job.held, None
-            for name, data in held:
-                self._apply(job, name, data)
+        self._publish_held(job)
         status = job.status
         if status is JobStatus.UNDEFINED:
             del self._jobs[job.id]

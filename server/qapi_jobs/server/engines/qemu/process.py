@@ -26,6 +26,7 @@ from qapi_jobs.server.engines.qemu.qmp import (
     CloseCallback,
     EventCallback,
     QmpClient,
+    QmpDisconnected,
     QmpError,
     QmpUnavailable,
 )
@@ -116,10 +117,7 @@ class StorageDaemon:
                 stderr=log,
             )
         try:
-            await asyncio.wait_for(self._wait_for_socket(), within)
-            self.qmp = await QmpClient.connect(
-                str(self.socket_path), on_event=on_event, on_close=on_close, within=within
-            )
+            self.qmp = await asyncio.wait_for(self._connect(on_event, on_close, within), within)
         except BaseException as error:
             await self._kill()
             if isinstance(error, TimeoutError | QmpUnavailable | DaemonError):
@@ -146,12 +144,23 @@ class StorageDaemon:
         finally:
             os.close(fd)  # also drops the probe's lock
 
-    async def _wait_for_socket(self) -> None:
+    async def _connect(
+        self, on_event: EventCallback | None, on_close: CloseCallback | None, within: float
+    ) -> QmpClient:
+        """Connect as soon as the daemon listens (the socket file appears just before that)."""
         process = self.process
         assert process is not None
-        while not self.socket_path.exists():
+        while True:
             if process.returncode is not None:
                 raise DaemonError(self._failure_text())
+            if self.socket_path.exists():
+                try:
+                    return await QmpClient.connect(
+                        str(self.socket_path), on_event=on_event, on_close=on_close, within=within
+                    )
+                except QmpDisconnected as error:
+                    if not isinstance(error.__cause__, ConnectionRefusedError):
+                        raise
             await asyncio.sleep(_POLL)
 
     def _failure_text(self) -> str:
