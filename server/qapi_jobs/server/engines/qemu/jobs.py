@@ -35,7 +35,13 @@ from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.errors import job_error, unavailable
 from qapi_jobs.server.engines.qemu.graph import NodeNames
 from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon
-from qapi_jobs.server.engines.qemu.qmp import JsonObject, QmpClient, QmpError, QmpUnavailable
+from qapi_jobs.server.engines.qemu.qmp import (
+    DEFAULT_TIMEOUT,
+    JsonObject,
+    QmpClient,
+    QmpError,
+    QmpUnavailable,
+)
 from qapi_jobs.server.engines.qemu.recipes import RECIPES, Kitchen, Launch
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs import refusals
@@ -123,7 +129,9 @@ class QemuJobs:
         clock: Callable[[], float] = time.time,
         instance_id: str | None = None,
         poll_interval: float = POLL_INTERVAL,
+        command_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        """``command_timeout`` bounds each verb: past it the daemon counts as unavailable."""
         self.events = EventLog(
             retention=event_retention,
             max_lag=subscriber_max_lag,
@@ -133,6 +141,7 @@ class QemuJobs:
         self.daemon = daemon
         self.data_dir = data_dir
         self.poll_interval = poll_interval
+        self.command_timeout = command_timeout
         self._changes = ChangeCounter()
         self._names = NodeNames()
         self._jobs: dict[str, _Job] = {}
@@ -195,7 +204,7 @@ class QemuJobs:
             # QEMU sends the new job's first events before its reply: know the id first.
             self._jobs[launch.job_id] = job
             try:
-                await qmp.execute(launch.command, launch.arguments)
+                await qmp.execute(launch.command, launch.arguments, within=self.command_timeout)
             except (QmpError, QmpUnavailable) as error:
                 if self._jobs.get(launch.job_id) is job:
                     del self._jobs[launch.job_id]
@@ -346,7 +355,7 @@ class QemuJobs:
             self._lost_verb(job, command)
             return
         try:
-            await self._connection().execute(command, arguments)
+            await self._connection().execute(command, arguments, within=self.command_timeout)
         except QmpError as error:
             raise job_error(error, job.launch.nodes.names) from None
         except QmpUnavailable as error:
@@ -493,14 +502,11 @@ class QemuJobs:
             status = None  # the connection broke but the process lives on: kill it
         text = _exit_text(status)
         logger.error("%s; concluding its jobs", text)
-        lost = list(reversed(self._jobs.values()))
-        for job in lost:
-            self._conclude_lost(job, text)
-        for job in lost:
-            await job.launch.undo(None, remove_files=job.aborted)
+        for job in list(reversed(self._jobs.values())):
+            await self._conclude_lost(job, text)
         await self._restart()
 
-    def _conclude_lost(self, job: _Job, text: str) -> None:
+    async def _conclude_lost(self, job: _Job, text: str) -> None:
         self._publish_held(job)
         status = job.status
         if status is JobStatus.UNDEFINED:
@@ -523,6 +529,8 @@ class QemuJobs:
                     "error": text,
                 }
                 self._apply(job, ev.BLOCK_JOB_COMPLETED, data)
+        job.launch.nodes.added.clear()  # they died with the daemon
+        await job.launch.undo(None, remove_files=job.aborted)
         if job.status is not JobStatus.CONCLUDED:
             self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
         job.settled.set()
