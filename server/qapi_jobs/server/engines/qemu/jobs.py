@@ -217,7 +217,7 @@ class QemuJobs:
             self._live.set()
             return job.info()
 
-    async def start_group(
+    async def start_transaction(
         self, actions: Sequence[tuple[str, Mapping[str, Any]]], *, grouped: bool = False
     ) -> list[JobInfo]:
         """Transactions are not implemented on the qemu engine yet."""
