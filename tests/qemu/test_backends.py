@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qapi_jobs.server.engines.backend import JobBackend, BuiltinJobs
+from qapi_jobs.server.engines.backend import BuiltinJobs, JobBackend
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
