@@ -63,6 +63,23 @@ async def until(
     raise AssertionError(f"events ended before {job_id} reached {status}")
 
 
+async def until_all(
+    events: Subscription, goals: dict[str, str], seen: list[EventRecord] | None = None
+) -> list[EventRecord]:
+    """Collect events until every job of ``goals`` has reached its status, in any order."""
+    collected: list[EventRecord] = [] if seen is None else seen
+    left = dict(goals)
+    async with asyncio.timeout(WAIT):
+        async for record in events:
+            collected.append(record)
+            if record.name == "JOB_STATUS_CHANGE":
+                if left.get(str(record.data["id"])) == record.data["status"]:
+                    del left[str(record.data["id"])]
+                if not left:
+                    return collected
+    raise AssertionError(f"events ended before {left} were reached")
+
+
 _DRAIN_PAIRS = {("paused", "running"), ("standby", "ready")}
 
 

@@ -29,6 +29,11 @@ _RULES: Final[tuple[tuple[re.Pattern[str], ErrorKind, str], ...]] = (
     (re.compile(r"expects a non-negative value$"), ErrorKind.INVALID_ARGUMENT, "NEGATIVE_SPEED"),
     (re.compile(r"\"write\" lock|Failed to lock byte"), ErrorKind.WRONG_STATE, "IMAGE_LOCKED"),
     (re.compile(r" is busy: | is in use$"), ErrorKind.WRONG_STATE, "NODE_BUSY"),
+    (
+        re.compile(r"^Transaction aborted using Abort action$"),
+        ErrorKind.INVALID_ARGUMENT,
+        "TRANSACTION_ABORTED",
+    ),
     (re.compile(r"have different sizes"), ErrorKind.INVALID_ARGUMENT, "SIZE_MISMATCH"),
 )
 

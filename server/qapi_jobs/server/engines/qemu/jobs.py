@@ -27,7 +27,8 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -57,6 +58,9 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL: Final = 0.2
 """Seconds between progress polls while jobs are live (5 per second)."""
 NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: ")
+_ABORT: Final = "abort"
+_ACTIONS: Final = frozenset({"drive-backup"})
+"""Transaction actions the engine runs (each becomes its recipe's QMP command)."""
 _RESTART_BACKOFF: Final = (0.1, 0.5, 1.0, 2.0, 5.0)
 _LIVE: Final = frozenset(
     {JobStatus.CREATED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.READY, JobStatus.STANDBY}
@@ -85,8 +89,8 @@ class _Job:
     block: JsonObject = field(default_factory=dict)
     """The job's last query-block-jobs entry."""
     progress: tuple[int, int] = (0, 0)
-    held: list[tuple[str, Mapping[str, object]]] | None = None
-    """Events held back while the job settles after ``concluded`` (None: not settling)."""
+    concluding: bool = False
+    """QEMU reported ``concluded``; the engine has not published it yet."""
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -149,6 +153,10 @@ class QemuJobs:
         self._qmp: QmpClient | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: deque[tuple[_Job, str, Mapping[str, object]]] = deque()
+        self._cleanup: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._live = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self.restarts = 0
@@ -200,32 +208,123 @@ class QemuJobs:
                 launch = await recipe(Kitchen(qmp, self.data_dir, self._names), arguments)
             except QmpUnavailable as error:
                 raise unavailable(error) from None
-            job = _Job(launch)
-            # QEMU sends the new job's first events before its reply: know the id first.
-            self._jobs[launch.job_id] = job
+            job = self._register(launch)
             try:
                 await qmp.execute(launch.command, launch.arguments, within=self.command_timeout)
             except (QmpError, QmpUnavailable) as error:
-                if self._jobs.get(launch.job_id) is job:
-                    del self._jobs[launch.job_id]
-                job.gone.set()
-                with contextlib.suppress(QmpError, QmpUnavailable):
-                    await launch.undo(qmp, remove_files=True)
+                await self._roll_back(qmp, [job])
                 if isinstance(error, QmpError):
                     raise job_error(error, launch.nodes.names) from None
                 raise unavailable(error) from None
             self._live.set()
+            await self._caught_up()
             return job.info()
 
     async def start_transaction(
         self, actions: Sequence[tuple[str, Mapping[str, Any]]], *, grouped: bool = False
     ) -> list[JobInfo]:
-        """Transactions are not implemented on the qemu engine yet."""
-        raise JobError(
-            ErrorKind.UNSUPPORTED,
-            "The qemu engine does not run transactions yet",
-            reason="UNSUPPORTED_COMMAND",
-        )
+        """Start drive-backup actions as one QMP ``transaction``; all or nothing.
+
+        Each action is set up in order.  An ``abort`` action, or an action
+        that cannot be set up, ends the list there: the actions before it
+        go to QEMU followed by QEMU's own abort action, so that QEMU
+        creates and rolls back their jobs with its own events, and the
+        refusal is raised.
+        """
+        if self._closing:
+            raise refusals.shutting_down()
+        async with self._lock:
+            qmp = self._connection()
+            launches: list[Launch] = []
+            refusal: JobError | None = None
+            for kind, data in actions:
+                if kind == _ABORT:
+                    refusal = refusals.transaction_aborted()
+                    break
+                try:
+                    launches.append(await self._transaction_action(qmp, launches, kind, data))
+                except JobError as error:
+                    refusal = error
+                    break
+                except QmpUnavailable as error:
+                    await self._undo_all(qmp, launches)
+                    raise unavailable(error) from None
+            if refusal is not None and not launches:
+                raise refusal
+            steps: list[JsonObject] = [
+                {"type": launch.command, "data": launch.arguments} for launch in launches
+            ]
+            if refusal is not None:
+                steps.append({"type": "abort", "data": {}})
+            arguments: JsonObject = {"actions": steps}
+            if grouped:
+                arguments["properties"] = {"completion-mode": "grouped"}
+            registered = [self._register(launch) for launch in launches]
+            try:
+                await qmp.execute("transaction", arguments, within=self.command_timeout)
+            except (QmpError, QmpUnavailable) as error:
+                await self._roll_back(qmp, registered)
+                if refusal is not None:
+                    raise refusal from None
+                if isinstance(error, QmpError):
+                    names = {k: v for job in registered for k, v in job.launch.nodes.names.items()}
+                    raise job_error(error, names) from None
+                raise unavailable(error) from None
+            self._live.set()
+            await self._caught_up()
+            return [job.info() for job in registered]
+
+    async def _transaction_action(
+        self, qmp: QmpClient, earlier: list[Launch], kind: str, data: Mapping[str, Any]
+    ) -> Launch:
+        if kind not in _ACTIONS:
+            raise JobError(
+                ErrorKind.UNSUPPORTED,
+                f"Transaction action '{kind}' is not supported",
+                reason="UNSUPPORTED_ACTION",
+            )
+        job_id = data.get("job-id", data.get("device"))
+        if job_id in self._jobs or any(launch.job_id == job_id for launch in earlier):
+            raise refusals.job_id_in_use(str(job_id))
+        try:
+            return await RECIPES[kind](Kitchen(qmp, self.data_dir, self._names), data)
+        except JobError:
+            raise
+        except QmpError as error:
+            raise job_error(error) from None
+
+    async def _caught_up(self) -> None:
+        """Wait until the events QEMU sent so far are published (a cleanup may hold them)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.command_timeout)
+
+    def _register(self, launch: Launch) -> _Job:
+        # QEMU sends a new job's first events before its reply: know the id first.
+        job = _Job(launch)
+        self._jobs[launch.job_id] = job
+        return job
+
+    async def _roll_back(self, qmp: QmpClient, registered: list[_Job]) -> None:
+        """After a refused start: forget jobs QEMU never created, let the others settle."""
+        for job in registered:
+            if job.status is JobStatus.UNDEFINED:
+                if self._jobs.get(job.id) is job:
+                    del self._jobs[job.id]
+                job.gone.set()
+                with contextlib.suppress(QmpError, QmpUnavailable):
+                    await job.launch.undo(qmp, remove_files=True)
+        for job in registered:
+            # QEMU created and dropped these itself (created ... null): wait for their events.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.gone.wait(), self.command_timeout)
+            with contextlib.suppress(QmpError, QmpUnavailable):
+                await job.launch.undo(qmp, remove_files=True)
+
+    @staticmethod
+    async def _undo_all(qmp: QmpClient, launches: list[Launch]) -> None:
+        for launch in reversed(launches):
+            with contextlib.suppress(QmpError, QmpUnavailable):
+                await launch.undo(qmp, remove_files=True)
 
     # -------------------------------------------------------------- events
 
@@ -237,20 +336,40 @@ class QemuJobs:
         job = self._jobs.get(str(data.get("id", data.get("device"))))
         if job is None:
             return  # not one of ours
-        if job.held is not None:
-            job.held.append((name, data))
-        elif name == ev.JOB_STATUS_CHANGE and data.get("status") == JobStatus.CONCLUDED.value:
-            job.held = [(name, data)]
-            self._spawn(self._settle(job), f"settle:{job.id}")
-        elif (
-            name == ev.JOB_STATUS_CHANGE
-            and data.get("status") == JobStatus.NULL.value
-            and (job.launch.nodes.added)
-        ):
-            job.held = [(name, data)]
-            self._spawn(self._release(job), f"release:{job.id}")
-        else:
-            self._apply(job, name, data)
+        if name == ev.JOB_STATUS_CHANGE and data.get("status") == JobStatus.CONCLUDED.value:
+            job.concluding = True
+        self._queue.append((job, name, data))
+        self._drain()
+
+    def _drain(self) -> None:
+        """Publish queued events in QEMU's order; a job's cleanup pauses the queue.
+
+        A job's ``concluded`` waits until its nodes are closed and its
+        files undone, and a dismissed job's ``null`` until the nodes it
+        kept are closed; every later event, of any job, waits behind it.
+        """
+        while self._queue and self._cleanup is None:
+            job, name, data = self._queue.popleft()
+            status = data.get("status") if name == ev.JOB_STATUS_CHANGE else None
+            if status == JobStatus.CONCLUDED.value:
+                self._start_cleanup(self._settle(job, data), f"settle:{job.id}")
+            elif status == JobStatus.NULL.value and job.launch.nodes.added:
+                self._start_cleanup(self._release(job, data), f"release:{job.id}")
+            else:
+                self._apply(job, name, data)
+        if not self._queue and self._cleanup is None:
+            self._idle.set()
+
+    def _start_cleanup(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        self._idle.clear()
+        self._cleanup = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._cleanup.add_done_callback(self._cleanup_done)
+
+    def _cleanup_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("job cleanup failed", exc_info=task.exception())
+        self._cleanup = None
+        self._drain()
 
     def _apply(self, job: _Job, name: str, data: Mapping[str, object]) -> None:
         """Update the table from one event and publish it."""
@@ -267,7 +386,7 @@ class QemuJobs:
             job.gone.set()
         self._changes.bump()
 
-    async def _settle(self, job: _Job) -> None:
+    async def _settle(self, job: _Job, event: Mapping[str, object]) -> None:
         """Close nodes and undo files of a CONCLUDED job, then publish ``concluded``.
 
         Stream and commit jobs keep their device node busy until they are
@@ -282,17 +401,23 @@ class QemuJobs:
                         job.progress = (entry["current-progress"], entry["total-progress"])
         await self._close_nodes(job, qmp)
         await job.launch.undo(None, remove_files=job.aborted)
-        self._publish_held(job)
+        self._apply(job, ev.JOB_STATUS_CHANGE, event)
+        job.concluding = False
         job.settled.set()
-        if (job.launch.auto_dismiss or self._closing) and job.status is JobStatus.CONCLUDED:
-            with contextlib.suppress(QmpError, QmpUnavailable):
-                if qmp is not None:
-                    await qmp.execute("job-dismiss", {"id": job.id})
+        if job.launch.auto_dismiss or self._closing:
+            self._spawn(self._dismiss(job), f"dismiss:{job.id}")
 
-    async def _release(self, job: _Job) -> None:
+    async def _dismiss(self, job: _Job) -> None:
+        """The service side of auto-dismiss (QEMU runs every job without it)."""
+        qmp = self._qmp
+        with contextlib.suppress(QmpError, QmpUnavailable):
+            if qmp is not None and job.status is JobStatus.CONCLUDED and not job.lost:
+                await qmp.execute("job-dismiss", {"id": job.id})
+
+    async def _release(self, job: _Job, event: Mapping[str, object]) -> None:
         """Close what a dismissed job still held open, then publish ``null``."""
         await self._close_nodes(job, self._qmp)
-        self._publish_held(job)
+        self._apply(job, ev.JOB_STATUS_CHANGE, event)
 
     @staticmethod
     async def _close_nodes(job: _Job, qmp: QmpClient | None) -> None:
@@ -305,11 +430,6 @@ class QemuJobs:
         except QmpError as error:
             if not NODE_BUSY.search(error.desc):
                 logger.error("job %r: closing its nodes failed: %s", job.id, error.desc)
-
-    def _publish_held(self, job: _Job) -> None:
-        held, job.held = job.held or [], None
-        for name, data in held:
-            self._apply(job, name, data)
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
@@ -335,7 +455,7 @@ class QemuJobs:
         changed = False
         for entry in block_jobs:
             job = self._jobs.get(str(entry.get("device")))
-            if job is None or job.held is not None:
+            if job is None or job.concluding:
                 continue
             progress = (int(entry["offset"]), int(entry["len"]))
             changed |= progress != job.progress or entry != job.block
@@ -349,7 +469,7 @@ class QemuJobs:
         job = self._jobs.get(job_id)
         if job is None or (block and not job.launch.block):
             raise refusals.block_job_not_found(job_id) if block else refusals.job_not_found(job_id)
-        if job.held is not None:
+        if job.concluding:
             await job.settled.wait()
         if job.lost:
             self._lost_verb(job, command)
@@ -502,12 +622,12 @@ class QemuJobs:
             status = None  # the connection broke but the process lives on: kill it
         text = _exit_text(status)
         logger.error("%s; concluding its jobs", text)
+        await self._idle.wait()  # cleanups in flight fail fast now, and publish what they hold
         for job in list(reversed(self._jobs.values())):
             await self._conclude_lost(job, text)
         await self._restart()
 
     async def _conclude_lost(self, job: _Job, text: str) -> None:
-        self._publish_held(job)
         status = job.status
         if status is JobStatus.UNDEFINED:
             del self._jobs[job.id]
@@ -567,7 +687,7 @@ class QemuJobs:
             if qmp is None or not qmp.connected:
                 break
             with contextlib.suppress(QmpError, QmpUnavailable):
-                if job.held is not None:
+                if job.concluding:
                     await job.settled.wait()
                 if job.status is JobStatus.CONCLUDED:
                     await qmp.execute("job-dismiss", {"id": job.id})
