@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
+from qapi_jobs.server.engines.qemu.process import StorageDaemon
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
 from .conftest import WAIT, names, statuses, until
@@ -131,3 +133,33 @@ async def test_image_locked_by_another_process(jobs: QemuJobs, data_dir: Path) -
     assert "qj" not in refused.value.message
     assert jobs.daemon.qmp is not None
     assert await jobs.daemon.qmp.execute("query-named-block-nodes") == []
+
+
+async def test_shutdown_cancels_newest_first_and_stops_the_daemon(
+    daemon: StorageDaemon, data_dir: Path
+) -> None:
+    source = create(data_dir / "src.qcow2")
+    write(source, 6, 0, 2 * MIB)
+    jobs = QemuJobs(daemon, DataDir(data_dir))
+    await jobs.open()
+    events = jobs.subscribe()
+    await jobs.start_job(
+        "drive-mirror", {"job-id": "m", "device": "src.qcow2", "target": "m.qcow2", "sync": "full"}
+    )
+    seen = await until(events, "m", "ready")
+    await jobs.start_job(
+        "drive-backup",
+        {"job-id": "b", "device": "src.qcow2", "target": "b.qcow2", "sync": "full",
+         "speed": 65536, "auto-dismiss": False},
+    )  # fmt: skip
+    await until(events, "b", "running", seen)
+    await jobs.shutdown(grace=WAIT)
+    seen.extend(events.get_nowait())
+    nulls = [
+        r.data["id"] for r in seen if r.name == "JOB_STATUS_CHANGE" and r.data["status"] == "null"
+    ]
+    assert nulls == ["b", "m"]
+    assert not (data_dir / "b.qcow2").exists() and not (data_dir / "m.qcow2").exists()
+    assert not daemon.running and daemon.process is not None
+    assert daemon.process.returncode == 0
+    assert source.exists()
