@@ -70,3 +70,20 @@ def chain(data: Path) -> tuple[Path, Path, Path]:
     top = create(data / "top.qcow2", backing="mid.qcow2")
     write(top, 3, 2 * MIB, MIB)
     return base, mid, top
+
+
+def corrupt_first_cluster(path: Path) -> None:
+    """Make reads of the image's first cluster fail with EIO (an unaligned L2 entry).
+
+    The image must have data in its first cluster.  Opened read-only, QEMU
+    cannot mark it corrupt, so every read of that cluster fails again.
+    """
+    with path.open("r+b") as image:
+        header = image.read(48)
+        l1_offset = int.from_bytes(header[40:48], "big")
+        image.seek(l1_offset)
+        l2_offset = int.from_bytes(image.read(8), "big") & 0x00FF_FFFF_FFFF_FE00
+        image.seek(l2_offset)
+        entry = int.from_bytes(image.read(8), "big")
+        image.seek(l2_offset)
+        image.write((entry + 0x200).to_bytes(8, "big"))

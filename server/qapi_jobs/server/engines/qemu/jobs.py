@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL: Final = 0.2
 """Seconds between progress polls while jobs are live (5 per second)."""
 NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: ")
+ERROR_WINDOW: Final = 1.0
+"""Seconds in which a job publishes at most one BLOCK_JOB_ERROR of each kind."""
 _ABORT: Final = "abort"
 _ACTIONS: Final = frozenset({"drive-backup"})
 """Transaction actions the engine runs (each becomes its recipe's QMP command)."""
@@ -89,6 +91,10 @@ class _Job:
     block: JsonObject = field(default_factory=dict)
     """The job's last query-block-jobs entry."""
     progress: tuple[int, int] = (0, 0)
+    error_events: dict[tuple[object, object], float] = field(default_factory=dict)
+    """When each kind of BLOCK_JOB_ERROR (operation, action) was last published."""
+    errors_coalesced: int = 0
+    """BLOCK_JOB_ERROR events left out because an identical one was published just before."""
     concluding: bool = False
     """QEMU reported ``concluded``; the engine has not published it yet."""
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -134,8 +140,14 @@ class QemuJobs:
         instance_id: str | None = None,
         poll_interval: float = POLL_INTERVAL,
         command_timeout: float = DEFAULT_TIMEOUT,
+        error_window: float = ERROR_WINDOW,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``command_timeout`` bounds each verb: past it the daemon counts as unavailable."""
+        """``command_timeout`` bounds each verb: past it the daemon counts as unavailable.
+
+        ``error_window``: a job publishes at most one BLOCK_JOB_ERROR of each
+        kind (operation, action) in that many seconds.
+        """
         self.events = EventLog(
             retention=event_retention,
             max_lag=subscriber_max_lag,
@@ -146,6 +158,8 @@ class QemuJobs:
         self.data_dir = data_dir
         self.poll_interval = poll_interval
         self.command_timeout = command_timeout
+        self.error_window = error_window
+        self._monotonic = monotonic
         self._changes = ChangeCounter()
         self._names = NodeNames()
         self._jobs: dict[str, _Job] = {}
@@ -336,10 +350,28 @@ class QemuJobs:
         job = self._jobs.get(str(data.get("id", data.get("device"))))
         if job is None:
             return  # not one of ours
+        if name == ev.BLOCK_JOB_ERROR and self._coalesce(job, data):
+            return
         if name == ev.JOB_STATUS_CHANGE and data.get("status") == JobStatus.CONCLUDED.value:
             job.concluding = True
         self._queue.append((job, name, data))
         self._drain()
+
+    def _coalesce(self, job: _Job, data: Mapping[str, object]) -> bool:
+        """Whether to leave out this BLOCK_JOB_ERROR: one of its kind was published just now.
+
+        A job that meets a persistent error under ``ignore`` retries at
+        once, and QEMU reports every retry (hundreds per second); without
+        this the event log would hold nothing else.
+        """
+        kind = (data.get("operation"), data.get("action"))
+        now = self._monotonic()
+        last = job.error_events.get(kind)
+        if last is not None and now - last < self.error_window:
+            job.errors_coalesced += 1
+            return True
+        job.error_events[kind] = now
+        return False
 
     def _drain(self) -> None:
         """Publish queued events in QEMU's order; a job's cleanup pauses the queue.

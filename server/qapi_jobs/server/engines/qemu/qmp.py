@@ -30,6 +30,7 @@ CloseCallback = Callable[[Exception], None]
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds a command may take before the caller gets :class:`QmpTimeout`."""
 _LINE_LIMIT: Final = 16 << 20
+_YIELD_EVERY: Final = 64
 
 
 class QmpError(Exception):
@@ -183,8 +184,15 @@ class QmpClient:
     async def _read_loop(self) -> None:
         reason: Exception = QmpDisconnected("qemu-storage-daemon closed the QMP connection")
         try:
-            while line := await self._reader.readline():
+            for count in itertools.count(1):
+                line = await self._reader.readline()
+                if not line:
+                    break
                 self._dispatch(json.loads(line))
+                if count % _YIELD_EVERY == 0:
+                    # readline() does not suspend while lines are buffered: a daemon
+                    # flooding events must not starve the rest of the loop.
+                    await asyncio.sleep(0)
         except (OSError, ValueError) as error:
             reason = QmpDisconnected(f"QMP connection lost: {error}")
         self._finish(reason, notify=True)
