@@ -171,3 +171,22 @@ async def test_verb_refusals_are_qemus(jobs: QemuJobs, data_dir: Path) -> None:
         await jobs.job_pause("other")
     await jobs.job_cancel("m4")
     await until(events, "m4", "null")
+
+
+async def test_mirror_completes_from_standby_on_resume(jobs: QemuJobs, data_dir: Path) -> None:
+    source = create(data_dir / "src.qcow2")
+    write(source, 4, 0, MIB)
+    events = jobs.subscribe()
+    await jobs.start_job(
+        "drive-mirror", {"job-id": "m5", "device": "src.qcow2", "target": "m.raw",
+                         "format": "raw", "sync": "full"},
+    )  # fmt: skip
+    await until(events, "m5", "ready")
+    await jobs.job_pause("m5")
+    await until(events, "m5", "standby")
+    # QEMU accepts complete in STANDBY; it takes effect once the job runs again.
+    await jobs.job_complete("m5")
+    await jobs.job_resume("m5")
+    seen = await until(events, "m5", "null")
+    assert statuses(seen, "m5")[:3] == ["ready", "waiting", "pending"]
+    assert same(source, data_dir / "m.raw")

@@ -25,11 +25,23 @@ class OpenNodes:
     """Nodes opened for one job, in the order they were added."""
 
     added: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    """QOM objects (secrets) the nodes use; deleted after the nodes."""
     names: dict[str, str] = field(default_factory=dict)
     """Node names and real paths → the client's paths, for scrubbing QEMU's texts."""
 
+    @property
+    def open(self) -> bool:
+        """Whether anything is left to close."""
+        return bool(self.added or self.objects)
+
+    def forget(self) -> None:
+        """Drop the lists: the daemon that held these nodes is gone."""
+        self.added.clear()
+        self.objects.clear()
+
     async def close(self, qmp: QmpClient) -> None:
-        """Delete every node, newest first (format nodes before their files).
+        """Delete every node, newest first (format nodes before their files), then the objects.
 
         Stops at the first node QEMU still needs (QmpError "is busy"); the
         rest stays listed for a later call.
@@ -41,6 +53,9 @@ class OpenNodes:
                 if not error.desc.startswith("Failed to find node with node-name="):
                     raise
             self.added.pop()
+        while self.objects:
+            await qmp.execute("object-del", {"id": self.objects[-1]})
+            self.objects.pop()
 
 
 class NodeNames:

@@ -57,7 +57,8 @@ logger = logging.getLogger(__name__)
 
 POLL_INTERVAL: Final = 0.2
 """Seconds between progress polls while jobs are live (5 per second)."""
-NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: ")
+NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: |^Block device \S+ is in use$")
+"""QEMU's texts for a node that a job (not yet dismissed) still uses."""
 ERROR_WINDOW: Final = 1.0
 """Seconds in which a job publishes at most one BLOCK_JOB_ERROR of each kind."""
 _ABORT: Final = "abort"
@@ -219,7 +220,9 @@ class QemuJobs:
                 raise refusals.job_id_in_use(job_id)
             qmp = self._connection()
             try:
-                launch = await recipe(Kitchen(qmp, self.data_dir, self._names), arguments)
+                launch = await recipe(
+                    Kitchen(qmp, self.data_dir, self._names, self.daemon.run_dir), arguments
+                )
             except QmpUnavailable as error:
                 raise unavailable(error) from None
             job = self._register(launch)
@@ -301,7 +304,9 @@ class QemuJobs:
         if job_id in self._jobs or any(launch.job_id == job_id for launch in earlier):
             raise refusals.job_id_in_use(str(job_id))
         try:
-            return await RECIPES[kind](Kitchen(qmp, self.data_dir, self._names), data)
+            return await RECIPES[kind](
+                Kitchen(qmp, self.data_dir, self._names, self.daemon.run_dir), data
+            )
         except JobError:
             raise
         except QmpError as error:
@@ -385,7 +390,7 @@ class QemuJobs:
             status = data.get("status") if name == ev.JOB_STATUS_CHANGE else None
             if status == JobStatus.CONCLUDED.value:
                 self._start_cleanup(self._settle(job, data), f"settle:{job.id}")
-            elif status == JobStatus.NULL.value and job.launch.nodes.added:
+            elif status == JobStatus.NULL.value and job.launch.nodes.open:
                 self._start_cleanup(self._release(job, data), f"release:{job.id}")
             else:
                 self._apply(job, name, data)
@@ -458,7 +463,7 @@ class QemuJobs:
         try:
             await job.launch.nodes.close(qmp)
         except QmpUnavailable:
-            job.launch.nodes.added.clear()  # the daemon is gone, and its nodes with it
+            job.launch.nodes.forget()  # the daemon is gone, and its nodes with it
         except QmpError as error:
             if not NODE_BUSY.search(error.desc):
                 logger.error("job %r: closing its nodes failed: %s", job.id, error.desc)
@@ -681,7 +686,7 @@ class QemuJobs:
                     "error": text,
                 }
                 self._apply(job, ev.BLOCK_JOB_COMPLETED, data)
-        job.launch.nodes.added.clear()  # they died with the daemon
+        job.launch.nodes.forget()  # they died with the daemon
         await job.launch.undo(None, remove_files=job.aborted)
         if job.status is not JobStatus.CONCLUDED:
             self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
