@@ -69,7 +69,7 @@ async def test_plan_of_a_backup(engine: BuiltinEngine, data_dir: Path) -> None:
     )
     assert plan.on_source_error is BlockdevOnError.IGNORE
     assert plan.on_target_error is BlockdevOnError.STOP
-    spec = plan.job_spec()
+    spec = plan
     assert (spec.job_id, spec.driver, spec.speed) == ("b1", plan.driver, 1000)
     assert (spec.on_source_error, spec.on_target_error) == (
         BlockdevOnError.IGNORE,

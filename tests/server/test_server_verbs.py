@@ -333,7 +333,15 @@ async def test_blockdev_create_and_its_refusals(stub: Stub, events: Events, data
 
     error = await refusal(stub.BlockdevCreate(create_request("c1", "other.img")))
     assert_refused(
-        error, ALREADY_EXISTS, "Job ID 'c1' already in use", "JOB_ID_IN_USE", {"job_id": "c1"}
+        error,
+        ALREADY_EXISTS,
+        "Job ID 'c1' already in use",
+        "JOB_ID_IN_USE",
+        {
+            "job_id": "c1",
+            "hint": "Choose another ID, or dismiss the old job first (job-dismiss) if it has "
+            "concluded.",
+        },
     )
     error = await refusal(stub.BlockdevCreate(create_request("1st", "other.img")))
     assert_refused(error, INVALID_ARGUMENT, "Invalid job ID '1st'", "INVALID_JOB_ID")

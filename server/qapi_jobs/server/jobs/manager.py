@@ -161,7 +161,7 @@ class JobManager:
 
     def _new_job(self, spec: JobSpec, txn: JobTxn) -> Job:
         if not valid_job_id(spec.job_id):
-            raise refusals.invalid_job_id(spec.job_id)
+            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
         if spec.job_id in self._jobs:
             raise refusals.job_id_in_use(spec.job_id)
         job = Job(spec, RateLimiter(clock=self._monotonic))

@@ -103,13 +103,33 @@ def negative_speed(job_id: str) -> JobError:
     )
 
 
-def invalid_job_id(job_id: str) -> JobError:
-    """A malformed job id (including the empty string)."""
+JOB_ID_RULE = "a job ID starts with a letter and holds only letters, digits, '-', '.' and '_'"
+"""QEMU's rule for job IDs, in words (see manager.valid_job_id)."""
+
+
+def invalid_job_id(job_id: str, default_from: str | None = None) -> JobError:
+    """A malformed job id (including the empty string).
+
+    ``default_from`` names the argument the id was taken from when the
+    client gave none (QEMU takes ``device``): the message then says that
+    the client must pass ``job-id``, since the id is not one it wrote.
+    """
+    if default_from is None:
+        return JobError(
+            ErrorKind.INVALID_ARGUMENT,
+            f"Invalid job ID '{job_id}'",
+            job_id=job_id,
+            reason="INVALID_JOB_ID",
+            hint=f"Choose another ID: {JOB_ID_RULE}.",
+        )
     return JobError(
         ErrorKind.INVALID_ARGUMENT,
-        f"Invalid job ID '{job_id}'",
+        f"No job ID given, and '{job_id}' (taken from '{default_from}') is not a valid job ID; "
+        "pass 'job-id'",
         job_id=job_id,
-        reason="INVALID_JOB_ID",
+        reason="INVALID_DEFAULT_JOB_ID",
+        hint=f"Pass 'job-id': {JOB_ID_RULE}.",
+        facts={"default_from": default_from},
     )
 
 
@@ -120,6 +140,7 @@ def job_id_in_use(job_id: str) -> JobError:
         f"Job ID '{job_id}' already in use",
         job_id=job_id,
         reason="JOB_ID_IN_USE",
+        hint=("Choose another ID, or dismiss the old job first (job-dismiss) if it has concluded."),
     )
 
 
