@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from qapi_jobs.server.grpc import errors
 from qapi_jobs.server.grpc.commands import Commands, UnknownCommand
+from qapi_jobs.server.grpc.unknown_fields import find_unknown_field
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.transcoder import Command, TranscodeError, command_table, decode_result
 from qapi_jobs.transcoder import encode_arguments as request_arguments
@@ -57,6 +58,13 @@ def command_behaviour(command: Command, commands: Commands) -> CommandBehaviour:
 
 async def _run(command: Command, commands: Commands, request: Message) -> Message | grpc.Status:
     """The response to ``request``, or the status to end the call with."""
+    unknown = find_unknown_field(request)
+    if unknown is not None:
+        status = errors.unknown_field_status(
+            unknown.path, unknown.number, unknown.message_type, command.name
+        )
+        _log_refusal(command, status, "UNKNOWN_FIELD", {"field": unknown.path})
+        return status
     try:
         arguments = request_arguments(request)
     except TranscodeError as error:
