@@ -69,11 +69,6 @@ def _grown_schema(root: Path) -> Path:
     ops.write_text(text, encoding="utf-8")
     image = schema / "image.json"
     text = image.read_text(encoding="utf-8")
-    text = _add(
-        text,
-        "# @preallocation: space to reserve (default: off)\n#\n# Since: 2.12\n##\n{ 'struct': 'ImageCreateOptionsRaw'",
-        "",
-    )
     text = text.replace(
         "# @size: the image's size in bytes\n",
         "# @size: the image's size in bytes\n#\n# @extent-size-hint: a hint for the file system\n",
