@@ -50,6 +50,11 @@ class ManagedJobContext(JobContext):
         """True once job-complete was accepted."""
         return self._job.completion_requested
 
+    @property
+    def speed(self) -> int:
+        """The job's speed limit in bytes per second; 0 for none."""
+        return self._job.limiter.speed
+
     async def pause_point(self) -> None:
         """Park while a pause is requested; raise JobCancelled once hard-cancelled.
 
