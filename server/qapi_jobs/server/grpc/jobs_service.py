@@ -4,8 +4,11 @@ Every unary rpc carries its QAPI command name as a method option.  Its
 handler turns the request message into QMP arguments with the transcoder,
 runs the command by name, and turns the QMP result back into the response
 message; refusals become statuses with rich details.  No code is written
-per rpc, so a command added to the schema needs only an entry in
-:class:`~qapi_jobs.server.grpc.commands.Commands`.
+per rpc: a command added to the schema needs only a job manager method of
+its name, or a ``job-id`` member and an engine that runs it (see
+:mod:`~qapi_jobs.server.grpc.commands`).  A request carrying a protobuf
+field this server's schema lacks (a client built from a newer schema) is
+refused before anything runs.
 """
 
 from __future__ import annotations
