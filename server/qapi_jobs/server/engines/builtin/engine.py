@@ -7,14 +7,14 @@ qcow2 images, the other sync modes) is refused with a message pointing at
 the qemu engine.
 
 :meth:`BuiltinEngine.prepare` checks the arguments against the schema (see
-:mod:`..schema`), then what the engine supports, then the files, then
-other jobs' use of those files.  Members the engine does not act on are
-ignored, so a member added to the schema needs no edit here.  The spec it
-returns claims the files when the job is created (see claims.py): two
-jobs prepared before either exists, e.g. two actions of one transaction,
-cannot both get them.  The sign of ``speed`` is left to the
-job manager, which refuses a negative one after creating the job, as QEMU
-does.
+:mod:`qapi_jobs.server.engines.schema`), then what the engine supports,
+then the files, then other jobs' use of those files.  Members the engine
+does not act on are ignored, so a member added to the schema needs no
+edit here.  The spec it returns claims the files when the job is created
+(see claims.py): two jobs prepared before either exists, e.g. two actions
+of one transaction, cannot both get them.  The sign of ``speed`` is left
+to the job manager, which refuses a negative one after creating the job,
+as QEMU does.
 """
 
 from __future__ import annotations
