@@ -81,12 +81,18 @@ async def test_block_job_verbs_on_a_job_that_is_not_a_block_job(
 ) -> None:
     await concluded_create(stub, events)
     text = "Block job 'c1' not found"
+    details = {
+        "job_id": "c1",
+        "hint": "'c1' is a create job, not a block job: use the job-* command instead.",
+    }
     error = await refusal(
         stub.BlockJobSetSpeed(service_pb2.BlockJobSetSpeedRequest(device="c1", speed=1))
     )
-    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", {"job_id": "c1"})
+    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", details)
     error = await refusal(stub.BlockJobCancel(service_pb2.BlockJobCancelRequest(device="c1")))
-    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", {"job_id": "c1"})
+    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", details)
+    error = await refusal(stub.BlockJobDismiss(service_pb2.BlockJobDismissRequest(id="c1")))
+    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", details)
     await stub.JobDismiss(service_pb2.JobDismissRequest(id="c1"))
 
 

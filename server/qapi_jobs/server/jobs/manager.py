@@ -518,8 +518,10 @@ class JobManager:
 
     def _find_block(self, device: str) -> Job:
         job = self._jobs.get(device)
-        if job is None or not job.block:
+        if job is None:
             raise refusals.block_job_not_found(device)
+        if not job.block:
+            raise refusals.block_job_not_found(device, job.type.value)
         return job
 
     # --------------------------------------------------------------- queries

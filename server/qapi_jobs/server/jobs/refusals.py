@@ -11,13 +11,22 @@ def job_not_found(job_id: str) -> JobError:
     return JobError(ErrorKind.NOT_FOUND, "Job not found", job_id=job_id, reason="JOB_NOT_FOUND")
 
 
-def block_job_not_found(device: str) -> JobError:
-    """A ``block-job-*`` command named no block job (QMP class DeviceNotActive)."""
+def block_job_not_found(device: str, job_type: str | None = None) -> JobError:
+    """A ``block-job-*`` command named no block job (QMP class DeviceNotActive).
+
+    ``job_type`` is the type of a job that has the id but is no block job:
+    the hint then points at the ``job-*`` command.
+    """
+    if job_type is None:
+        hint = "No job has this ID; query-block-jobs lists the block jobs."
+    else:
+        hint = f"'{device}' is a {job_type} job, not a block job: use the job-* command instead."
     return JobError(
         ErrorKind.NOT_FOUND,
         f"Block job '{device}' not found",
         job_id=device,
         reason="BLOCK_JOB_NOT_FOUND",
+        hint=hint,
     )
 
 
