@@ -49,11 +49,16 @@ def _unknown_fields(message: Message, prefix: str) -> Iterator[UnknownField]:
         # Union branches and array wrappers are flat in QMP: no path segment.
         inner = prefix if wire is None else f"{prefix}{wire}"
         items: list[tuple[str, Message]]
-        if descriptor.is_repeated:
+        if isinstance(value, Message):
+            items = [(f"{inner}." if wire else inner, value)]
+        elif hasattr(value, "values"):  # a map (google.protobuf.Struct): keyed by name
+            items = [
+                (f"{inner}.{key}." if inner else f"{key}.", item) for key, item in value.items()
+            ]
+        else:
             items = [
                 (f"{inner}[{index}]." if wire else inner, item) for index, item in enumerate(value)
             ]
-        else:
-            items = [(f"{inner}." if wire else inner, value)]
         for item_prefix, item in items:
-            yield from _unknown_fields(item, item_prefix)
+            if isinstance(item, Message):
+                yield from _unknown_fields(item, item_prefix)
