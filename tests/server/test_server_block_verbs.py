@@ -25,9 +25,12 @@ def disk(data_dir: Path) -> bytes:
     return make_dense(data_dir / "disk.img", 4 * MIB)
 
 
+def backup_arguments(**members: Any) -> dict[str, Any]:
+    return {"device": "disk.img", "target": "copy.img", "sync": "full", **members}
+
+
 def backup(**members: Any) -> service_pb2.DriveBackupRequest:
-    arguments = {"device": "disk.img", "target": "copy.img", "sync": "full"}
-    return decode_arguments(service_pb2.DriveBackupRequest, arguments | members)
+    return decode_arguments(service_pb2.DriveBackupRequest, backup_arguments(**members))
 
 
 async def refusal(call: Any) -> grpc.aio.AioRpcError:
@@ -142,3 +145,14 @@ async def test_a_field_from_a_newer_schema_is_refused(stub: Stub, data_dir: Path
     assert "newer schema" in info.metadata["hint"]
     assert bad_request(error).field_violations[0].field == "options.#99"
     assert not (data_dir / "n.img").exists()
+
+
+async def test_a_newer_field_deep_in_a_transaction_is_refused(stub: Stub, disk: bytes) -> None:
+    request = decode_arguments(
+        service_pb2.TransactionRequest,
+        {"actions": [{"type": "drive-backup", "data": backup_arguments()}]},
+    )
+    request.actions[0].drive_backup.data.MergeFromString(bytes([0x98, 0x06, 0x01]))
+    error = await refusal(stub.Transaction(request))
+    assert error.details() == "Parameter 'actions[0].data.#99' is unexpected"
+    assert error_info(error).metadata["message_type"] == "qapi_jobs.v1.DriveBackup"
