@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import ServerProcess, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {
     "proto": "qapi-jobs-proto",
@@ -26,7 +28,6 @@ DISTRIBUTIONS = {
     "server": "qapi-jobs-server",
     "codegen": "qapi-jobs-codegen",
 }
-LISTENING = re.compile(r"listening on (\S+)")
 
 
 def _project(directory: str) -> dict[str, object]:
@@ -59,25 +60,13 @@ def test_client_depends_on_the_wire_package_only() -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(data_dir: Path) -> Iterator[str]:
     """A real server on a free port; yields its address."""
-    data = tmp_path / "data"
-    data.mkdir()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qapi_jobs.server", "--listen=127.0.0.1:0", f"--data-dir={data}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    process = ServerProcess(data_dir, free_port()).start()
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = LISTENING.search(line)
-        assert match, f"server did not start: {line!r}"
-        yield match.group(1)
+        yield process.address
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.stop()
 
 
 def _run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
