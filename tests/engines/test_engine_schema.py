@@ -29,8 +29,7 @@ from qapi_jobs.server.engines.builtin.engine import DEFAULTS
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.status import JobStatus
-
-from .images import MIB, make_dense
+from tests.support.images import MIB, make_dense
 
 REPO = Path(__file__).resolve().parents[2]
 QAPI = REPO / "qapi"

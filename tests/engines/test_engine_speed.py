@@ -14,9 +14,8 @@ from typing import Any
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs.ratelimit import SLICE_SECONDS, RateLimiter
-
-from .fakes import FakeContext, run_job
-from .images import KIB, MIB, make_dense, make_image
+from tests.support.fake_context import FakeContext, run_job
+from tests.support.images import KIB, MIB, make_dense, make_image
 
 
 class SimulatedClock:

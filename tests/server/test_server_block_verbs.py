@@ -11,13 +11,12 @@ import pytest
 from qapi_jobs.server.jobs.refusals import JOB_ID_RULE
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import service_pb2
-
-from .support import KIB, MIB, Events, assert_refused, bad_request, error_info, make_dense
+from tests.support.errors import assert_refused, bad_request, error_info
+from tests.support.events import Events
+from tests.support.images import MIB, make_dense
 
 if TYPE_CHECKING:
     from qapi_jobs.v1.service_pb2_grpc import JobsServiceAsyncStub as Stub
-
-SLOW = 256 * KIB
 
 
 @pytest.fixture
