@@ -59,8 +59,8 @@ class ManagedJobContext(JobContext):
         """Park while a pause is requested; raise JobCancelled once hard-cancelled.
 
         Any wake-up ends the parking (resume to zero, or a cancel), as in
-        QEMU: the job then shows its previous status again even if an
-        internal pause is still held.
+        QEMU: the job then shows its previous status again even if a pause
+        reference is still held.
         """
         job = self._job
         if job.pause_count > 0 and not job.is_cancelled:

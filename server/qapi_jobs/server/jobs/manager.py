@@ -464,17 +464,6 @@ class JobManager:
             if job.sleeping:
                 job.wake()
 
-    def internal_pause(self, job_id: str) -> None:
-        """Take an internal pause reference (QEMU's drained section); no user-visible verb."""
-        self._find(job_id).request_pause()
-
-    def internal_resume(self, job_id: str) -> None:
-        """Release a reference taken by :meth:`internal_pause`."""
-        job = self._find(job_id)
-        if job.pause_count - job.user_paused - (not job.started) <= 0:
-            raise ValueError(f"job {job_id!r} holds no internal pause")
-        job.release_pause()
-
     def _user_pause(self, job: Job) -> None:
         self._check_verb(job, JobVerb.PAUSE)
         if job.user_paused:
