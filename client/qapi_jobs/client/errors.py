@@ -25,8 +25,6 @@ from grpc_status import rpc_status
 
 HINT_KEY = "hint"
 """The ErrorInfo metadata key of the server's one-sentence hint."""
-IDENTITY_KEYS = frozenset({"job_id", "status", "verb"})
-"""Metadata keys that say what the refusal is about rather than add facts."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +76,8 @@ class QapiJobsError(Exception):
 
     @property
     def facts(self) -> dict[str, str]:
-        """The metadata that is neither the hint nor what the refusal is
-        about (job, status, verb): sizes, limits, ids, ..."""
-        return {
-            key: value
-            for key, value in self.metadata.items()
-            if key != HINT_KEY and key not in IDENTITY_KEYS
-        }
+        """The metadata but the hint: ids, statuses, sizes, limits, ..."""
+        return {key: value for key, value in self.metadata.items() if key != HINT_KEY}
 
     @property
     def job_id(self) -> str | None:

@@ -113,7 +113,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "wait",
         help="wait until a job reaches a status",
         description="Wait until the job reaches one of the statuses (default: concluded) and "
-        "print it.  Exit code 9 if it fails, concludes or vanishes first, 10 on timeout.",
+        "print it.  A job that concludes with an error or is cancelled is a failure whatever "
+        "was waited for: exit code 9 with its error (also when it concludes or vanishes "
+        "without reaching the status), 10 on timeout.",
     )
     sub.add_argument("job_id", metavar="JOB_ID")
     sub.add_argument(
@@ -125,6 +127,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     sub.add_argument(
         "--wait-timeout", type=float, metavar="S", help="give up after S seconds (default: never)"
+    )
+    sub.add_argument(
+        "--allow-failure",
+        action="store_true",
+        help="a job that failed or was cancelled counts like any other (exit 0 once it "
+        "reaches the status)",
     )
     add_connection_options(sub, suppress=True)
     sub.set_defaults(run=run_wait)
@@ -229,7 +237,9 @@ def run_wait(args: argparse.Namespace) -> int:
     statuses = args.status or ["concluded"]
     with connect(args, probe=True) as client:
         try:
-            info = client.wait_for_status(args.job_id, statuses, timeout=args.wait_timeout)
+            info = client.wait_for_status(
+                args.job_id, statuses, check=not args.allow_failure, timeout=args.wait_timeout
+            )
         except JobEndedError as err:
             if args.json and err.info is not None:
                 print_json(message_to_qmp(err.info))
