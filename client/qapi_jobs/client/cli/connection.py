@@ -125,7 +125,8 @@ def _read(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
 
 
-def _note_retry(error: QapiJobsError, delay: float) -> None:
+def note_retry(error: QapiJobsError, delay: float) -> None:
+    """Say on stderr that a watch lost the server and when it tries again."""
     print(
         f"qapi-jobs: watch interrupted: {error.message} ({error.code.name}); "
         f"reconnecting in {delay:.1f}s",
@@ -138,13 +139,13 @@ def connect(
     args: argparse.Namespace,
     *,
     probe: bool = False,
-    on_retry: Callable[[QapiJobsError, float], None] | None = _note_retry,
+    on_retry: Callable[[QapiJobsError, float], None] | None = None,
 ) -> JobsClient:
     """A client for the options.  With ``probe``, one cheap call first, so
     that a command that would otherwise wait on a stream (which reconnects
     by itself) fails at once when the server cannot be reached.
-    ``on_retry`` hears of each reconnection of a watch (default: a line on
-    stderr)."""
+    ``on_retry`` hears of each reconnection of a watch (default:
+    :func:`note_retry`, a line on stderr)."""
     tls = tls_from_args(args)
     if tls is not None and (tls.cert is None) != (tls.key is None):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -152,7 +153,7 @@ def connect(
         args.server,
         tls=tls,
         timeout=args.timeout,
-        reconnect=ReconnectPolicy(on_retry=on_retry),
+        reconnect=ReconnectPolicy(on_retry=on_retry or note_retry),
     )
     if probe:
         try:

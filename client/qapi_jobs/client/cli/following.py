@@ -155,15 +155,19 @@ def follow(
         assert isinstance(first, Resync)
         start()
         for item in items:
+            # A job that is done stays as it was (an auto-dismissed one goes on to null).
+            active = {k: job for k, job in jobs.items() if not _finished(job, done)}
+            if not active:
+                break
             if isinstance(item, Heartbeat):
-                _refresh(client, jobs.values(), display)
+                _refresh(client, active.values(), display)
             elif isinstance(item, Resync):
-                for job in jobs.values():
+                for job in active.values():
                     info = item.job(job.job_id)
                     if info is not None:
                         _update(job, info, display)
-            elif isinstance(item, EventItem) and item.job_id in jobs:
-                _event(client, jobs[item.job_id], item, display)
+            elif isinstance(item, EventItem) and item.job_id in active:
+                _event(client, active[item.job_id], item, display)
             if all(_finished(job, done) for job in jobs.values()):
                 break
     return _report(jobs.values(), json=json)
@@ -194,11 +198,10 @@ def _event(client: JobsClient, job: _Job, item: EventItem, display: _Display) ->
         status = status_value(str(data["status"]))
         info = client.find_job(job.job_id)
         if info is None or info.status != status:
+            # Moved on, or dismissed at once: the progress is not known.
             info = job_pb2.JobInfo(id=job.job_id, status=status)
             if job.info is not None:
                 info.type = job.info.type
-                info.current_progress = job.info.current_progress
-                info.total_progress = job.info.total_progress
         _update(job, info, display)
 
 
@@ -206,11 +209,24 @@ def _finished(job: _Job, done: frozenset[job_pb2.JobStatus.ValueType]) -> bool:
     return job.status in done or (job.seen and job.status == NULL)
 
 
+def _job_json(job: _Job) -> dict[str, Any]:
+    info = job.info
+    if info is None or info.type == job_pb2.JOB_TYPE_UNSPECIFIED:
+        # Dismissed before it could be queried: only its id and status are known.
+        status = "unknown" if info is None else status_name(info.status)
+        out: dict[str, Any] = {"id": job.job_id, "status": status}
+        if job.error is not None:
+            out["error"] = job.error
+        return out
+    known: dict[str, Any] = message_to_qmp(info)
+    return known
+
+
 def _report(jobs: Iterable[_Job], *, json: bool) -> int:
     code = exitcodes.OK
     for job in jobs:
-        if json and job.info is not None:
-            print_json(message_to_qmp(job.info))
+        if json:
+            print_json(_job_json(job))
         if job.error is not None or job.status == NULL:
             what = job.error or "the job was removed before it concluded"
             print(f"qapi-jobs: job {job.job_id!r} failed: {what}", file=sys.stderr)
