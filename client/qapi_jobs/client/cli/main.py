@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import Any
 
-from qapi_jobs.client.channel import server_address
+from qapi_jobs.client.channel import server_address, target
 from qapi_jobs.client.cli import exitcodes
 from qapi_jobs.client.cli.commands import add_command_parsers
 from qapi_jobs.client.cli.connection import add_connection_options, tls_wanted
@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown_address(args: argparse.Namespace) -> str:
+    """The address the client dialled, port included, for error lines."""
+    given = getattr(args, "server", None)
+    try:
+        return target(given, tls=True)
+    except ValueError:
+        return server_address(given)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qapi-jobs`` with ``argv`` (default: the process's); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -112,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.run(args)
     except QapiJobsError as err:
-        address = server_address(getattr(args, "server", None))
-        print(error_line(err, address, tls=tls_wanted(args)), file=sys.stderr)
+        print(error_line(err, _shown_address(args), tls=tls_wanted(args)), file=sys.stderr)
         return exitcodes.for_status(err.code)
     except (BadValue, TranscodeError, ValueError) as err:
         print(f"qapi-jobs {args.command}: {err}", file=sys.stderr)
