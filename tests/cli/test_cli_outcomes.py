@@ -6,18 +6,22 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import pytest
 
 from qapi_jobs.client.cli import exitcodes
 from qapi_jobs.client.cli.main import client_version
-
-from .conftest import Result, run_script, servers
-
-if TYPE_CHECKING:
-    from tests.client.servers import ThreadedServer
+from tests.support.cli import Result, run_script
+from tests.support.servers import ThreadedServer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "client.md"
 TOO_LARGE = "File too large"
+
+
+@pytest.fixture
+def server(threaded_server: ThreadedServer) -> ThreadedServer:
+    """The module's server."""
+    return threaded_server
 
 
 def _raw(name: str, size: str) -> str:
@@ -165,7 +169,7 @@ def test_the_exit_codes_are_documented_as_they_are() -> None:
 
 
 def test_progress_says_no_jobs(tmp_path: Path) -> None:
-    empty = servers.ThreadedServer(tmp_path).start()
+    empty = ThreadedServer(tmp_path).start()
     try:
         shown = run_script("--server", empty.address, "progress", "--until-idle")
     finally:

@@ -11,9 +11,8 @@ import grpc.aio
 import pytest
 
 from qapi_jobs.client import AsyncJobsClient, JobsClient, ReconnectPolicy, Unavailable
-
-from .jobs import raw_image
-from .servers import ThreadedServer, free_port
+from tests.support.requests import raw_image
+from tests.support.servers import ThreadedServer, free_port
 
 OVERALL = 20.0
 
