@@ -120,12 +120,14 @@ class _Display:
             return
         status = status_name(info.status)
         if self._live:
-            self._bars.update(
-                self._tasks[job.job_id],
-                description=f"{job.job_id} {status}",
-                completed=info.current_progress,
-                total=info.total_progress or None,
-            )
+            task = self._tasks[job.job_id]
+            if info.total_progress:
+                self._bars.update(task, completed=info.current_progress, total=info.total_progress)
+            elif info.status == CONCLUDED and job.error is None:
+                # Dismissed before its last progress was read: it did finish.
+                total = self._bars.tasks[task].total or 1
+                self._bars.update(task, completed=total, total=total)
+            self._bars.update(task, description=f"{job.job_id} {status}")
             return
         line = f"{job.job_id} {status} {percent(info)}".rstrip()
         if self._last.get(job.job_id) != line:
