@@ -175,3 +175,18 @@ def test_progress_says_no_jobs(tmp_path: Path) -> None:
     finally:
         empty.stop()
     assert (shown.code, shown.out.strip()) == (0, "no jobs")
+
+
+def test_every_command_that_starts_jobs_has_wait() -> None:
+    from qapi_jobs.client.cli.following import starts_jobs
+    from qapi_jobs.client.generated import COMMANDS
+
+    assert {info.name for info in COMMANDS if starts_jobs(info)} == {
+        "blockdev-create",
+        "x-blockdev-amend",
+        "drive-backup",
+        "drive-mirror",
+        "block-stream",
+        "block-commit",
+        "transaction",
+    }
