@@ -141,7 +141,15 @@ def test_json_from_a_file_and_a_transaction(
 
 
 def test_a_server_that_is_not_there(cli: Cli) -> None:
-    for command in (["jobs"], ["watch"], ["progress"], ["wait", "j"], ["job-pause", "--id", "j"]):
+    backup = ["drive-backup", "--device", "a", "--target", "b", "--sync", "full", "--wait"]
+    for command in (
+        ["jobs"],
+        ["watch"],
+        ["progress"],
+        ["wait", "j"],
+        ["job-pause", "--id", "j"],
+        backup,
+    ):
         unreachable = cli("--server", "127.0.0.1:1", "--timeout", "5", *command)
         assert unreachable.code == 3, command
         assert unreachable.err.startswith("qapi-jobs: cannot reach 127.0.0.1:1: "), command

@@ -124,7 +124,7 @@ def run_command(args: argparse.Namespace) -> int:
     info: CommandInfo = args.command_info
     arguments = arguments_of(info, args)
     request = decode_arguments(info.request, arguments)
-    with connect(args) as client:
+    with connect(args, probe=args.wait) as client:
         if args.wait:
             return follow(
                 client,

@@ -145,6 +145,9 @@ def follow(
 ) -> int:
     """Start the jobs with ``start()``, follow them until each is done and
     return the exit code: OK, or JOB_FAILED when one failed."""
+    if not job_ids:  # e.g. a transaction of actions that start no job
+        start()
+        return exitcodes.OK
     jobs = {job_id: _Job(job_id) for job_id in job_ids}
     items = client.watch_events(
         snapshot=True,
