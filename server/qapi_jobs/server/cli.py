@@ -108,7 +108,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         default="builtin",
-        help="what runs the jobs (default: %(default)s; qemu is not available yet)",
+        help="what runs the jobs: Python code, or a qemu-storage-daemon the server starts "
+        "and owns (default: %(default)s)",
+    )
+    jobs.add_argument(
+        "--qemu-storage-daemon",
+        metavar="PATH",
+        help="the daemon the qemu engine runs (default: qemu-storage-daemon on PATH)",
     )
     watching = parser.add_argument_group("watch streams")
     watching.add_argument(
@@ -192,6 +198,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         data_dir=args.data_dir,
         listen=tuple(args.listen or (DEFAULT_LISTEN,)),
         engine=args.engine,
+        qemu_storage_daemon=args.qemu_storage_daemon,
         tls=tls,
         watch=watch,
         event_retention=args.event_retention,

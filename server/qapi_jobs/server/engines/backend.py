@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from qapi_jobs.server.engines.base import JOB_COMMANDS, Engine
+from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.schema import job_commands
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-from qapi_jobs.server.jobs.events import Subscription
+from qapi_jobs.server.jobs.events import EventLog, Subscription
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
 from qapi_jobs.server.jobs.manager import AbortAction, GroupAction, JobManager, RefusedAction
 
@@ -25,7 +26,56 @@ Action = tuple[str, Mapping[str, Any]]
 ABORT_ACTION = "abort"
 
 
-class JobBackend(Protocol):
+class JobView(Protocol):
+    """The read side: queries, snapshots and events (what watch streams need)."""
+
+    events: EventLog
+    """The numbered events of every job, as watch streams read them."""
+
+    def query_jobs(self) -> list[JobInfo]:
+        """query-jobs, newest first."""
+        ...
+
+    def query_block_jobs(self) -> list[BlockJobInfo]:
+        """query-block-jobs, newest first."""
+        ...
+
+    def job_info(self, job_id: str) -> JobInfo:
+        """One job; raises ``Job not found``."""
+        ...
+
+    def snapshot(self) -> Snapshot:
+        """Every job now and the last event that reflects."""
+        ...
+
+    def subscribe(
+        self, after_seq: int | None = None, *, max_lag: int | None = None
+    ) -> Subscription:
+        """Events with ``seq > after_seq`` (None: from now on)."""
+        ...
+
+    def snapshot_and_subscribe(
+        self, *, max_lag: int | None = None
+    ) -> tuple[Snapshot, Subscription]:
+        """A snapshot and the events right after it."""
+        ...
+
+    @property
+    def instance_id(self) -> str:
+        """Random per backend instance."""
+        ...
+
+    @property
+    def change_version(self) -> int:
+        """Grows with every visible change of any job."""
+        ...
+
+    async def wait_for_change(self, after_version: int) -> int:
+        """Wait until :attr:`change_version` exceeds ``after_version``."""
+        ...
+
+
+class JobBackend(JobView, Protocol):
     """Starts jobs, applies verbs, answers queries and serves events."""
 
     @property
@@ -95,48 +145,6 @@ class JobBackend(Protocol):
         """block-job-set-speed."""
         ...
 
-    def query_jobs(self) -> list[JobInfo]:
-        """query-jobs, newest first."""
-        ...
-
-    def query_block_jobs(self) -> list[BlockJobInfo]:
-        """query-block-jobs, newest first."""
-        ...
-
-    def job_info(self, job_id: str) -> JobInfo:
-        """One job; raises ``Job not found``."""
-        ...
-
-    def snapshot(self) -> Snapshot:
-        """Every job now and the last event that reflects."""
-        ...
-
-    def subscribe(
-        self, after_seq: int | None = None, *, max_lag: int | None = None
-    ) -> Subscription:
-        """Events with ``seq > after_seq`` (None: from now on)."""
-        ...
-
-    def snapshot_and_subscribe(
-        self, *, max_lag: int | None = None
-    ) -> tuple[Snapshot, Subscription]:
-        """A snapshot and the events right after it."""
-        ...
-
-    @property
-    def instance_id(self) -> str:
-        """Random per backend instance."""
-        ...
-
-    @property
-    def change_version(self) -> int:
-        """Grows with every visible change of any job."""
-        ...
-
-    async def wait_for_change(self, after_version: int) -> int:
-        """Wait until :attr:`change_version` exceeds ``after_version``."""
-        ...
-
     async def shutdown(self, grace: float = 10.0) -> None:
         """Cancel every job newest first, then end the event streams."""
         ...
@@ -148,6 +156,7 @@ class BuiltinJobs(JobManager):
     def __init__(self, engine: Engine, **manager_options: Any) -> None:
         super().__init__(**manager_options)
         self.engine = engine
+        self._job_commands = job_commands()
 
     @property
     def commands(self) -> frozenset[str]:
@@ -156,8 +165,7 @@ class BuiltinJobs(JobManager):
 
     async def start_job(self, command: str, arguments: Mapping[str, Any]) -> JobInfo:
         """Prepare the job with the engine, then create and start it."""
-        plan = await self.engine.prepare(command, arguments)
-        return await self.start(plan.job_spec())
+        return await self.start(await self.engine.prepare(command, arguments))
 
     async def start_transaction(
         self, actions: Sequence[Action], *, grouped: bool = False
@@ -182,11 +190,10 @@ class BuiltinJobs(JobManager):
         return await self.start_group(prepared, grouped=grouped)
 
     async def _prepare_action(self, kind: str, data: Mapping[str, Any]) -> GroupAction:
-        if kind not in JOB_COMMANDS:
+        if kind not in self._job_commands:
             raise JobError(
                 ErrorKind.UNSUPPORTED,
                 f"Transaction action '{kind}' is not supported",
                 reason="UNSUPPORTED_ACTION",
             )
-        plan = await self.engine.prepare(kind, data)
-        return plan.job_spec()
+        return await self.engine.prepare(kind, data)

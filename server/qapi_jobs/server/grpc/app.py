@@ -28,8 +28,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from qapi_jobs.server.engines.backend import BuiltinJobs, JobBackend
 from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
+from qapi_jobs.server.engines.builtin.paths import DataDir
+from qapi_jobs.server.engines.qemu.jobs import QemuJobs
+from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon, make_run_dir
 from qapi_jobs.server.grpc.commands import Commands
 from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address
 from qapi_jobs.server.grpc.credentials import server_credentials
@@ -39,7 +43,6 @@ from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
-from qapi_jobs.server.jobs.manager import JobManager
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +59,39 @@ class ListenError(OSError):
 
 
 def make_engine(name: str, data_dir: Path) -> Engine:
-    """The engine called ``name`` working in ``data_dir`` (blocking: checks the directory)."""
-    if name == "qemu":
-        raise ConfigError("the qemu engine is not available yet; use --engine builtin")
+    """The builtin engine working in ``data_dir`` (blocking: checks the directory).
+
+    The qemu engine has no Engine object: its backend is built by
+    :func:`make_backend`.
+    """
     if name != "builtin":
         raise ConfigError(f"unknown engine {name!r}")
     try:
         return BuiltinEngine(data_dir)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+async def make_backend(config: ServerConfig, engine: Engine | None = None) -> JobBackend:
+    """The job backend ``config.engine`` names; the qemu engine's daemon is started here.
+
+    ``engine`` replaces the builtin engine ``config`` would make.  The
+    daemon is spawned before the gRPC server starts (forking a process
+    that runs gRPC threads is asking for trouble).
+    """
+    retention, max_lag = config.event_retention, config.watch.max_lag
+    if engine is not None or config.engine != "qemu":
+        if engine is None:
+            engine = await asyncio.to_thread(make_engine, config.engine, config.data_dir)
+        return BuiltinJobs(engine, event_retention=retention, subscriber_max_lag=max_lag)
+    try:
+        data_dir = await asyncio.to_thread(DataDir, config.data_dir)
+        daemon = StorageDaemon(await asyncio.to_thread(make_run_dir), config.qemu_storage_daemon)
+        backend = QemuJobs(daemon, data_dir, event_retention=retention, subscriber_max_lag=max_lag)
+        await backend.open()
+    except (ValueError, DaemonError) as exc:
+        raise ConfigError(str(exc)) from exc
+    return backend
 
 
 def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -89,8 +116,7 @@ class JobsServer:
         self,
         config: ServerConfig,
         *,
-        manager: JobManager,
-        engine: Engine,
+        manager: JobBackend,
         watch: WatchServicer,
         health: health_aio.HealthServicer,
         server: grpc.aio.Server,
@@ -98,7 +124,7 @@ class JobsServer:
     ) -> None:
         self.config = config
         self.manager = manager
-        self.engine = engine
+        """The job backend: the builtin job manager or the qemu engine's."""
         self.watch = watch
         self.health = health
         self.grpc_server = server
@@ -108,6 +134,7 @@ class JobsServer:
         self._stopping: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
         self._event_logger: asyncio.Task[None] | None = None
+        self._health_follower: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -134,6 +161,10 @@ class JobsServer:
             self._event_logger = asyncio.create_task(
                 log_job_events(self.manager), name="log-job-events"
             )
+        if isinstance(self.manager, QemuJobs):
+            self._health_follower = asyncio.create_task(
+                _follow_daemon(self.manager, self.health), name="follow-qemu-health"
+            )
         await self.grpc_server.start()
         logger.info("listening", extra={"addresses": list(self.addresses)})
 
@@ -151,6 +182,8 @@ class JobsServer:
 
     async def _shutdown(self, grace: float) -> None:
         logger.info("shutting down", extra={"grace": grace})
+        if self._health_follower is not None:
+            self._health_follower.cancel()
         await self.health.enter_graceful_shutdown()
         self.watch.close_all()
         try:
@@ -176,6 +209,22 @@ class JobsServer:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+async def _follow_daemon(backend: QemuJobs, health: health_aio.HealthServicer) -> None:
+    """NOT_SERVING while the qemu engine's daemon is down, SERVING again once it is back."""
+    version, serving = backend.change_version, True
+    while True:
+        version = await backend.wait_for_change(version)
+        if backend.healthy != serving:
+            serving = backend.healthy
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else (health_pb2.HealthCheckResponse.NOT_SERVING)
+            )
+            for service in ("", *SERVICES):
+                await health.set(service, status)
 
 
 async def _finish(event_logger: asyncio.Task[None]) -> None:
@@ -214,18 +263,14 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
     (unknown engine, missing data directory, unreadable TLS files) and
     ListenError when an address cannot be bound.
     """
-    if engine is None:
-        engine = await asyncio.to_thread(make_engine, config.engine, config.data_dir)
     credentials = None
     if config.tls is not None:
         credentials = await asyncio.to_thread(server_credentials, config.tls)
-    manager = JobManager(
-        event_retention=config.event_retention, subscriber_max_lag=config.watch.max_lag
-    )
+    manager = await make_backend(config, engine)
     server = grpc.aio.server(options=grpc_options(config))
     watch = WatchServicer(manager, config.watch)
     health = health_aio.HealthServicer()
-    add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
+    add_jobs_service(server, Commands(manager), watch.stream_events_handler())
     add_watch_service(watch, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(REFLECTED_SERVICES, server)
@@ -233,7 +278,6 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
     return JobsServer(
         config,
         manager=manager,
-        engine=engine,
         watch=watch,
         health=health,
         server=server,

@@ -72,6 +72,8 @@ class ServerConfig:
     data_dir: Path
     listen: tuple[str, ...] = (DEFAULT_LISTEN,)
     engine: str = "builtin"
+    qemu_storage_daemon: str | None = None
+    """The qemu engine's daemon executable (default: ``qemu-storage-daemon`` on PATH)."""
     tls: TlsConfig | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
     keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)

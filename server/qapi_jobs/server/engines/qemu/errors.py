@@ -38,6 +38,12 @@ _RULES: Final[tuple[tuple[re.Pattern[str], ErrorKind, str], ...]] = (
 )
 
 
+_HINTS: Final = {
+    "IMAGE_LOCKED": "Another process has the image open; close it there, or use another image.",
+    "NODE_BUSY": "Another job of this server uses the image; wait for it to end, or cancel it.",
+}
+
+
 def job_error(error: QmpError, names: Mapping[str, str] | None = None) -> JobError:
     """The JobError for a QMP refusal; ``names`` maps node names and real paths to client paths."""
     text = scrub(error.desc, names or {})
@@ -55,13 +61,18 @@ def job_error(error: QmpError, names: Mapping[str, str] | None = None) -> JobErr
         )
     for pattern, kind, reason in _RULES:
         if pattern.search(text):
-            return JobError(kind, text, reason=reason)
+            return JobError(kind, text, reason=reason, hint=_HINTS.get(reason))
     return JobError(ErrorKind.INVALID_ARGUMENT, text, reason="QEMU_REFUSED")
 
 
 def unavailable(error: QmpUnavailable) -> JobError:
     """The JobError for a daemon that is gone or does not answer."""
-    return JobError(ErrorKind.UNAVAILABLE, str(error), reason="QEMU_UNAVAILABLE")
+    return JobError(
+        ErrorKind.UNAVAILABLE,
+        str(error),
+        reason="QEMU_UNAVAILABLE",
+        hint="The server's qemu-storage-daemon is not answering; retry the request later.",
+    )
 
 
 def scrub(text: str, names: Mapping[str, str]) -> str:

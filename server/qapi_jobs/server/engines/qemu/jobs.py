@@ -193,6 +193,7 @@ class QemuJobs:
                 ErrorKind.UNAVAILABLE,
                 "qemu-storage-daemon is not available; it is being restarted",
                 reason="QEMU_UNAVAILABLE",
+                hint="Retry the request in a few seconds.",
             )
         return self._qmp
 
@@ -649,6 +650,7 @@ class QemuJobs:
     def _on_close(self, reason: Exception) -> None:
         if self._closing or self.daemon.stopping:
             return
+        self._changes.bump()  # health watchers learn that the daemon is gone
         self._spawn(self._daemon_lost(), "qemu-lost")
 
     async def _daemon_lost(self) -> None:
