@@ -33,7 +33,7 @@ from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
-from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon, make_run_dir
+from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon, run_dir_for
 from qapi_jobs.server.grpc.commands import Commands
 from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address
 from qapi_jobs.server.grpc.credentials import server_credentials
@@ -86,7 +86,8 @@ async def make_backend(config: ServerConfig, engine: Engine | None = None) -> Jo
         return BuiltinJobs(engine, event_retention=retention, subscriber_max_lag=max_lag)
     try:
         data_dir = await asyncio.to_thread(DataDir, config.data_dir)
-        daemon = StorageDaemon(await asyncio.to_thread(make_run_dir), config.qemu_storage_daemon)
+        run_dir = await asyncio.to_thread(run_dir_for, data_dir.root)
+        daemon = StorageDaemon(run_dir, config.qemu_storage_daemon)
         backend = QemuJobs(daemon, data_dir, event_retention=retention, subscriber_max_lag=max_lag)
         await backend.open()
     except (ValueError, DaemonError) as exc:

@@ -35,7 +35,7 @@ from typing import Any, Final
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.errors import job_error, unavailable
 from qapi_jobs.server.engines.qemu.graph import NodeNames
-from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon
+from qapi_jobs.server.engines.qemu.process import DaemonError, ServiceLock, StorageDaemon
 from qapi_jobs.server.engines.qemu.qmp import (
     DEFAULT_TIMEOUT,
     JsonObject,
@@ -174,12 +174,18 @@ class QemuJobs:
         self._idle.set()
         self._live = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._service_lock = ServiceLock(daemon.run_dir)
         self.restarts = 0
         """How many times the daemon was restarted after it died."""
 
     async def open(self) -> None:
-        """Start the daemon and the progress poller."""
-        self._qmp = await self.daemon.start(on_event=self._on_event, on_close=self._on_close)
+        """Take the data directory's service lock, start the daemon and the progress poller."""
+        await asyncio.to_thread(self._service_lock.acquire)
+        try:
+            self._qmp = await self.daemon.start(on_event=self._on_event, on_close=self._on_close)
+        except BaseException:
+            self._service_lock.release()
+            raise
         self._poller = asyncio.get_running_loop().create_task(self._poll(), name="qemu-poll")
 
     @property
@@ -740,6 +746,7 @@ class QemuJobs:
         await self.daemon.stop(grace=max(1.0, deadline - asyncio.get_running_loop().time()))
         for task in list(self._tasks):
             task.cancel()
+        self._service_lock.release()
         self.events.close()
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from pathlib import Path
 from typing import Final
@@ -35,6 +37,7 @@ DAEMON: Final = "qemu-storage-daemon"
 SOCKET_NAME: Final = "qmp.sock"
 PIDFILE_NAME: Final = "qsd.pid"
 LOG_NAME: Final = "qsd.log"
+SERVICE_LOCK_NAME: Final = "service.lock"
 _SUN_PATH_MAX: Final = 107
 _POLL: Final = 0.005
 """Seconds between looks for the socket while the daemon starts (it needs about 20 ms)."""
@@ -62,6 +65,55 @@ def make_run_dir(parent: str | os.PathLike[str] | None = None) -> Path:
         path.rmdir()
         raise DaemonError(f"run directory {path} is too long for a UNIX socket path")
     return path
+
+
+def run_dir_for(data_dir: Path, parent: str | os.PathLike[str] | None = None) -> Path:
+    """The private run directory that belongs to ``data_dir`` (the same one on every start).
+
+    Named after a hash of the data directory's real path, so that a second
+    server on the same data directory finds it and its locks.  An existing
+    directory must be ours and 0700: in a shared ``/tmp`` someone else
+    could have made it first.
+    """
+    root = Path(parent or os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    digest = hashlib.sha256(os.fsencode(os.path.realpath(data_dir))).hexdigest()[:16]
+    path = root / f"qj-{digest}"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise DaemonError(
+                f"run directory {path} is not a private directory of this user; remove it"
+            ) from None
+    return path
+
+
+class ServiceLock:
+    """The one-server-per-data-directory lock, held on a file in the run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / SERVICE_LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise DaemonError (blocking call: a file open)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # flock, not lockf: it also keeps out a second server in the same process.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DaemonError(
+                "another qapi-jobs server runs the qemu engine on this data directory"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock (the file stays: unlinking it would race with the next server)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class StorageDaemon:
@@ -138,8 +190,10 @@ class StorageDaemon:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
             raise DaemonError(
-                f"another qemu-storage-daemon holds the run directory {self.run_dir}"
+                f"another qemu-storage-daemon (pid {pid}) holds the run directory "
+                f"{self.run_dir}; stop it, or the server that owns it"
             ) from None
         finally:
             os.close(fd)  # also drops the probe's lock
