@@ -29,7 +29,6 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from qapi_jobs.server.engines.builtin.paths import DataDir
@@ -44,13 +43,13 @@ from qapi_jobs.server.engines.qemu.qmp import (
     QmpUnavailable,
 )
 from qapi_jobs.server.engines.qemu.recipes import RECIPES, Kitchen, Launch
+from qapi_jobs.server.engines.qemu.tracked import TrackedJob
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs import refusals
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.events import DEFAULT_MAX_LAG, DEFAULT_RETENTION, EventLog, Subscription
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
 from qapi_jobs.server.jobs.notify import ChangeCounter
-from qapi_jobs.server.jobs.policy import IoStatus
 from qapi_jobs.server.jobs.status import JobStatus, JobVerb
 
 logger = logging.getLogger(__name__)
@@ -77,54 +76,6 @@ _BLOCK_EVENTS: Final = frozenset(
         ev.BLOCK_JOB_ERROR,
     }
 )
-
-
-@dataclass
-class _Job:
-    """What the engine knows about one of its jobs."""
-
-    launch: Launch
-    status: JobStatus = JobStatus.UNDEFINED
-    aborted: bool = False
-    lost: bool = False
-    """QEMU no longer knows the job (its daemon died); the engine concluded it."""
-    error: str | None = None
-    block: JsonObject = field(default_factory=dict)
-    """The job's last query-block-jobs entry."""
-    progress: tuple[int, int] = (0, 0)
-    error_events: dict[tuple[object, object], float] = field(default_factory=dict)
-    """When each kind of BLOCK_JOB_ERROR (operation, action) was last published."""
-    errors_coalesced: int = 0
-    """BLOCK_JOB_ERROR events left out because an identical one was published just before."""
-    concluding: bool = False
-    """QEMU reported ``concluded``; the engine has not published it yet."""
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def id(self) -> str:
-        return self.launch.job_id
-
-    def info(self) -> JobInfo:
-        return JobInfo(self.id, self.launch.job_type, self.status, *self.progress, error=self.error)
-
-    def block_info(self) -> BlockJobInfo:
-        block = self.block
-        return BlockJobInfo(
-            type=self.launch.job_type,
-            device=self.id,
-            len=self.progress[1],
-            offset=self.progress[0],
-            busy=bool(block.get("busy", False)),
-            paused=bool(block.get("paused", False)),
-            speed=int(block.get("speed", self.launch.arguments.get("speed", 0))),
-            io_status=IoStatus(block.get("io-status", "ok")),
-            ready=self.status in (JobStatus.READY, JobStatus.STANDBY),
-            status=self.status,
-            auto_finalize=self.launch.auto_finalize,
-            auto_dismiss=self.launch.auto_dismiss,
-            error=self.error if self.aborted else None,
-        )
 
 
 class QemuJobs:
@@ -163,12 +114,12 @@ class QemuJobs:
         self._monotonic = monotonic
         self._changes = ChangeCounter()
         self._names = NodeNames()
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, TrackedJob] = {}
         self._lock = asyncio.Lock()
         self._qmp: QmpClient | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._queue: deque[tuple[_Job, str, Mapping[str, object]]] = deque()
+        self._queue: deque[tuple[TrackedJob, str, Mapping[str, object]]] = deque()
         self._cleanup: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -324,13 +275,13 @@ class QemuJobs:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.command_timeout)
 
-    def _register(self, launch: Launch) -> _Job:
+    def _register(self, launch: Launch) -> TrackedJob:
         # QEMU sends a new job's first events before its reply: know the id first.
-        job = _Job(launch)
+        job = TrackedJob(launch)
         self._jobs[launch.job_id] = job
         return job
 
-    async def _roll_back(self, qmp: QmpClient, registered: list[_Job]) -> None:
+    async def _roll_back(self, qmp: QmpClient, registered: list[TrackedJob]) -> None:
         """After a refused start: forget jobs QEMU never created, let the others settle."""
         for job in registered:
             if job.status is JobStatus.UNDEFINED:
@@ -369,7 +320,7 @@ class QemuJobs:
         self._queue.append((job, name, data))
         self._drain()
 
-    def _coalesce(self, job: _Job, data: Mapping[str, object]) -> bool:
+    def _coalesce(self, job: TrackedJob, data: Mapping[str, object]) -> bool:
         """Whether to leave out this BLOCK_JOB_ERROR: one of its kind was published just now.
 
         A job that meets a persistent error under ``ignore`` retries at
@@ -415,7 +366,7 @@ class QemuJobs:
         self._cleanup = None
         self._drain()
 
-    def _apply(self, job: _Job, name: str, data: Mapping[str, object]) -> None:
+    def _apply(self, job: TrackedJob, name: str, data: Mapping[str, object]) -> None:
         """Update the table from one event and publish it."""
         if name == ev.JOB_STATUS_CHANGE:
             job.status = JobStatus(str(data["status"]))
@@ -430,7 +381,7 @@ class QemuJobs:
             job.gone.set()
         self._changes.bump()
 
-    async def _settle(self, job: _Job, event: Mapping[str, object]) -> None:
+    async def _settle(self, job: TrackedJob, event: Mapping[str, object]) -> None:
         """Close nodes and undo files of a CONCLUDED job, then publish ``concluded``.
 
         Stream and commit jobs keep their device node busy until they are
@@ -451,20 +402,20 @@ class QemuJobs:
         if job.launch.auto_dismiss or self._closing:
             self._spawn(self._dismiss(job), f"dismiss:{job.id}")
 
-    async def _dismiss(self, job: _Job) -> None:
+    async def _dismiss(self, job: TrackedJob) -> None:
         """The service side of auto-dismiss (QEMU runs every job without it)."""
         qmp = self._qmp
         with contextlib.suppress(QmpError, QmpUnavailable):
             if qmp is not None and job.status is JobStatus.CONCLUDED and not job.lost:
                 await qmp.execute("job-dismiss", {"id": job.id})
 
-    async def _release(self, job: _Job, event: Mapping[str, object]) -> None:
+    async def _release(self, job: TrackedJob, event: Mapping[str, object]) -> None:
         """Close what a dismissed job still held open, then publish ``null``."""
         await self._close_nodes(job, self._qmp)
         self._apply(job, ev.JOB_STATUS_CHANGE, event)
 
     @staticmethod
-    async def _close_nodes(job: _Job, qmp: QmpClient | None) -> None:
+    async def _close_nodes(job: TrackedJob, qmp: QmpClient | None) -> None:
         if qmp is None:
             return
         try:
@@ -526,7 +477,7 @@ class QemuJobs:
             raise unavailable(error) from None
         self._changes.bump()
 
-    def _lost_verb(self, job: _Job, command: str) -> None:
+    def _lost_verb(self, job: TrackedJob, command: str) -> None:
         """A verb on a job its dead daemon left CONCLUDED: only dismiss works, here."""
         verb = JobVerb(command.split("-", 2)[-1])
         if verb is not JobVerb.DISMISS:
@@ -592,7 +543,7 @@ class QemuJobs:
 
     # ------------------------------------------------------------- queries
 
-    def _visible(self) -> list[_Job]:
+    def _visible(self) -> list[TrackedJob]:
         return [
             job
             for job in reversed(self._jobs.values())
@@ -672,7 +623,7 @@ class QemuJobs:
             await self._conclude_lost(job, text)
         await self._restart()
 
-    async def _conclude_lost(self, job: _Job, text: str) -> None:
+    async def _conclude_lost(self, job: TrackedJob, text: str) -> None:
         status = job.status
         if status is JobStatus.UNDEFINED:
             del self._jobs[job.id]
@@ -685,15 +636,7 @@ class QemuJobs:
             job.error = text
             self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "aborting"})
             if job.launch.block:
-                data = {
-                    "type": job.launch.job_type.value,
-                    "device": job.id,
-                    "len": job.progress[1],
-                    "offset": job.progress[0],
-                    "speed": int(job.block.get("speed", 0)),
-                    "error": text,
-                }
-                self._apply(job, ev.BLOCK_JOB_COMPLETED, data)
+                self._apply(job, ev.BLOCK_JOB_COMPLETED, job.lost_data(text))
         job.launch.nodes.forget()  # they died with the daemon
         await job.launch.undo(None, remove_files=job.aborted)
         if job.status is not JobStatus.CONCLUDED:
