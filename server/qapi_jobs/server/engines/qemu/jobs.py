@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import time
@@ -647,9 +648,10 @@ class QemuJobs:
             self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
 
     async def _restart(self) -> None:
+        """Start a new daemon, backing off while that fails; give up only at shutdown."""
         self._qmp = None
         await self.daemon.stop(grace=1.0)
-        for delay in (*_RESTART_BACKOFF, *([_RESTART_BACKOFF[-1]] * 1000)):
+        for delay in itertools.chain(_RESTART_BACKOFF, itertools.repeat(_RESTART_BACKOFF[-1])):
             if self._closing:
                 return
             try:
