@@ -116,6 +116,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the daemon the qemu engine runs (default: qemu-storage-daemon on PATH)",
     )
+    jobs.add_argument(
+        "--qemu-keep-daemon",
+        action="store_true",
+        help="at shutdown, leave the daemon and its jobs running; the next server on the same "
+        "data directory takes them over",
+    )
     watching = parser.add_argument_group("watch streams")
     watching.add_argument(
         "--event-retention",
@@ -199,6 +205,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         listen=tuple(args.listen or (DEFAULT_LISTEN,)),
         engine=args.engine,
         qemu_storage_daemon=args.qemu_storage_daemon,
+        qemu_keep_daemon=args.qemu_keep_daemon,
         tls=tls,
         watch=watch,
         event_retention=args.event_retention,

@@ -88,7 +88,13 @@ async def make_backend(config: ServerConfig, engine: Engine | None = None) -> Jo
         data_dir = await asyncio.to_thread(DataDir, config.data_dir)
         run_dir = await asyncio.to_thread(run_dir_for, data_dir.root)
         daemon = StorageDaemon(run_dir, config.qemu_storage_daemon)
-        backend = QemuJobs(daemon, data_dir, event_retention=retention, subscriber_max_lag=max_lag)
+        backend = QemuJobs(
+            daemon,
+            data_dir,
+            event_retention=retention,
+            subscriber_max_lag=max_lag,
+            keep_daemon=config.qemu_keep_daemon,
+        )
         await backend.open()
     except (ValueError, DaemonError) as exc:
         raise ConfigError(str(exc)) from exc

@@ -10,7 +10,6 @@ setup and a finished job close exactly their own nodes.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,12 +60,14 @@ class OpenNodes:
 class NodeNames:
     """Hands out node names no other job of this engine uses."""
 
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
+    def __init__(self, start: int = 1) -> None:
+        self.upcoming = start
+        """The number the next name gets."""
 
     def next(self) -> str:
         """A fresh base name, e.g. ``qj7``."""
-        return f"qj{next(self._counter)}"
+        self.upcoming += 1
+        return f"qj{self.upcoming - 1}"
 
 
 async def add_file(

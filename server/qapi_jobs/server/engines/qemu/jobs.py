@@ -35,7 +35,15 @@ from typing import Any, Final
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.errors import job_error, unavailable
 from qapi_jobs.server.engines.qemu.graph import NodeNames
-from qapi_jobs.server.engines.qemu.process import DaemonError, ServiceLock, StorageDaemon
+from qapi_jobs.server.engines.qemu.journal import Journal
+from qapi_jobs.server.engines.qemu.journal import load as load_journal
+from qapi_jobs.server.engines.qemu.journal import save as save_journal
+from qapi_jobs.server.engines.qemu.process import (
+    UNKNOWN_STATUS,
+    DaemonError,
+    ServiceLock,
+    StorageDaemon,
+)
 from qapi_jobs.server.engines.qemu.qmp import (
     DEFAULT_TIMEOUT,
     JsonObject,
@@ -95,11 +103,14 @@ class QemuJobs:
         command_timeout: float = DEFAULT_TIMEOUT,
         error_window: float = ERROR_WINDOW,
         monotonic: Callable[[], float] = time.monotonic,
+        keep_daemon: bool = False,
     ) -> None:
         """``command_timeout`` bounds each verb: past it the daemon counts as unavailable.
 
         ``error_window``: a job publishes at most one BLOCK_JOB_ERROR of each
-        kind (operation, action) in that many seconds.
+        kind (operation, action) in that many seconds.  ``keep_daemon``: at
+        shutdown leave the daemon and its jobs running, for the next server
+        on this data directory to take over.
         """
         self.events = EventLog(
             retention=event_retention,
@@ -127,18 +138,101 @@ class QemuJobs:
         self._live = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._service_lock = ServiceLock(daemon.run_dir)
+        self.keep_daemon = keep_daemon
+        self._reconciling = False
+        self._journal_lock = asyncio.Lock()
         self.restarts = 0
         """How many times the daemon was restarted after it died."""
 
     async def open(self) -> None:
-        """Take the data directory's service lock, start the daemon and the progress poller."""
+        """Take the data directory's service lock, then take over or start the daemon.
+
+        A daemon that an earlier server left running is adopted: its jobs
+        are rebuilt from QEMU and the journal (see :meth:`_reconcile`).
+        """
         await asyncio.to_thread(self._service_lock.acquire)
         try:
-            self._qmp = await self.daemon.start(on_event=self._on_event, on_close=self._on_close)
+            pid = await asyncio.to_thread(self.daemon.live_pid)
+            if pid is None:
+                self._qmp = await self.daemon.start(
+                    on_event=self._on_event, on_close=self._on_close
+                )
+                await self._write_journal()  # whatever an earlier daemon ran is gone
+            else:
+                await self._adopt(pid)
         except BaseException:
             self._service_lock.release()
             raise
         self._poller = asyncio.get_running_loop().create_task(self._poll(), name="qemu-poll")
+
+    async def _adopt(self, pid: int) -> None:
+        journal = await asyncio.to_thread(load_journal, self.daemon.run_dir)
+        self._names = NodeNames(journal.next_node)
+        # Events for these jobs wait in the queue until QEMU's view of them is in.
+        self._reconciling = True
+        self._idle.clear()
+        for launch in journal.launches:
+            self._jobs[launch.job_id] = TrackedJob(launch)
+        self._qmp = await self.daemon.adopt(pid, on_event=self._on_event, on_close=self._on_close)
+        try:
+            await self._reconcile(self._qmp)
+        finally:
+            self._reconciling = False
+            self._drain()
+        await self._caught_up()  # outcomes reached while no server listened are settled
+        logger.info("took over qemu-storage-daemon", extra={"pid": pid, "jobs": len(self._jobs)})
+
+    async def _reconcile(self, qmp: QmpClient) -> None:
+        """Give each journaled job QEMU's status; conclude the ones QEMU lost; drop stray nodes.
+
+        Jobs QEMU concluded while no server listened settle now (nodes
+        closed, files undone, ``concluded`` published, auto-dismiss); jobs
+        the journal does not know are someone else's and left alone.
+        """
+        current = {entry["id"]: entry for entry in await qmp.execute("query-jobs")}
+        blocks = {entry["device"]: entry for entry in await qmp.execute("query-block-jobs")}
+        owned: set[str] = set()
+        for job in list(self._jobs.values()):
+            owned.update(job.launch.nodes.added)
+            entry = current.get(job.id)
+            if entry is None:
+                job.status = JobStatus.RUNNING
+                # Its outcome is unknown: keep the files it made, close what it left open.
+                job.launch.created.clear()
+                with contextlib.suppress(QmpError):
+                    await job.launch.nodes.close(qmp)
+                await self._conclude_lost(job, "qemu-storage-daemon no longer knows this job")
+                continue
+            job.progress = (entry["current-progress"], entry["total-progress"])
+            job.error = entry.get("error")
+            job.block = blocks.get(job.id, {})
+            status = JobStatus(entry["status"])
+            job.aborted = status is JobStatus.ABORTING or job.error is not None
+            if status is JobStatus.CONCLUDED:
+                # Published again through the usual path, so that it settles.
+                job.status = JobStatus.ABORTING if job.aborted else JobStatus.PENDING
+                job.concluding = True
+                self._queue.appendleft(
+                    (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
+                )
+            else:
+                job.status = status
+        for node in await qmp.execute("query-named-block-nodes"):
+            name = str(node.get("node-name", ""))
+            if name.startswith("qj") and name not in owned:
+                with contextlib.suppress(QmpError):
+                    await qmp.execute("blockdev-del", {"node-name": name})
+        self._live.set()
+        self._changes.bump()
+
+    async def _write_journal(self) -> None:
+        """Save what the next server would need to take over (in the order of the table)."""
+        journal = Journal(
+            tuple(job.launch for job in self._jobs.values() if not job.gone.is_set()),
+            self._names.upcoming,
+        )
+        async with self._journal_lock:
+            await asyncio.to_thread(save_journal, self.daemon.run_dir, journal)
 
     @property
     def healthy(self) -> bool:
@@ -193,6 +287,7 @@ class QemuJobs:
                     raise job_error(error, launch.nodes.names) from None
                 raise unavailable(error) from None
             self._live.set()
+            await self._write_journal()
             await self._caught_up()
             return job.info()
 
@@ -247,6 +342,7 @@ class QemuJobs:
                     raise job_error(error, names) from None
                 raise unavailable(error) from None
             self._live.set()
+            await self._write_journal()
             await self._caught_up()
             return [job.info() for job in registered]
 
@@ -344,7 +440,7 @@ class QemuJobs:
         files undone, and a dismissed job's ``null`` until the nodes it
         kept are closed; every later event, of any job, waits behind it.
         """
-        while self._queue and self._cleanup is None:
+        while self._queue and self._cleanup is None and not self._reconciling:
             job, name, data = self._queue.popleft()
             status = data.get("status") if name == ev.JOB_STATUS_CHANGE else None
             if status == JobStatus.CONCLUDED.value:
@@ -353,7 +449,7 @@ class QemuJobs:
                 self._start_cleanup(self._release(job, data), f"release:{job.id}")
             else:
                 self._apply(job, name, data)
-        if not self._queue and self._cleanup is None:
+        if not self._queue and self._cleanup is None and not self._reconciling:
             self._idle.set()
 
     def _start_cleanup(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
@@ -380,6 +476,7 @@ class QemuJobs:
         if job.status is JobStatus.NULL and self._jobs.get(job.id) is job:
             del self._jobs[job.id]
             job.gone.set()
+            self._spawn(self._write_journal(), "journal")
         self._changes.bump()
 
     async def _settle(self, job: TrackedJob, event: Mapping[str, object]) -> None:
@@ -668,9 +765,28 @@ class QemuJobs:
 
     # ------------------------------------------------------------ shutdown
 
+    async def _leave_running(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        await self._idle.wait()
+        await self._write_journal()
+        if self._qmp is not None:
+            await self._qmp.close()
+        for task in list(self._tasks):
+            task.cancel()
+        self._service_lock.release()
+        self.events.close()
+
     async def shutdown(self, grace: float = 10.0) -> None:
-        """Cancel every job newest first, wait for each to go, then stop the daemon."""
+        """Cancel every job newest first, wait for each to go, then stop the daemon.
+
+        With ``keep_daemon`` the daemon and its jobs run on instead: the
+        journal is saved and the connection closed, for the next server.
+        """
         self._closing = True
+        if self.keep_daemon and self._qmp is not None and self._qmp.connected:
+            await self._leave_running()
+            return
         deadline = asyncio.get_running_loop().time() + grace
         for job in list(reversed(self._jobs.values())):
             qmp = self._qmp
@@ -696,6 +812,8 @@ class QemuJobs:
 
 
 def _exit_text(status: int | None) -> str:
+    if status == UNKNOWN_STATUS:
+        return "qemu-storage-daemon exited"
     if status is None:
         return "qemu-storage-daemon stopped answering"
     if status < 0:

@@ -21,7 +21,7 @@ import signal
 import stat
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from qapi_jobs.server.engines.qemu.qmp import (
     DEFAULT_TIMEOUT,
@@ -38,6 +38,8 @@ SOCKET_NAME: Final = "qmp.sock"
 PIDFILE_NAME: Final = "qsd.pid"
 LOG_NAME: Final = "qsd.log"
 SERVICE_LOCK_NAME: Final = "service.lock"
+UNKNOWN_STATUS: Final = -256
+"""The exit status of an adopted daemon, which no one can know (not a signal number)."""
 _SUN_PATH_MAX: Final = 107
 _POLL: Final = 0.005
 """Seconds between looks for the socket while the daemon starts (it needs about 20 ms)."""
@@ -116,15 +118,121 @@ class ServiceLock:
             self._fd = None
 
 
+class ProcessHandle(Protocol):
+    """What the supervisor needs of a process: asyncio's Process has it, so does AdoptedProcess."""
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        ...
+
+    @property
+    def returncode(self) -> int | None:
+        """None while it runs."""
+        ...
+
+    async def wait(self) -> int:
+        """Wait for the exit; the status (negative: killed by that signal)."""
+        ...
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig``."""
+        ...
+
+    def kill(self) -> None:
+        """Send SIGKILL."""
+        ...
+
+
+class AdoptedProcess:
+    """A daemon another server started: watched through a pidfd, since it is not our child.
+
+    Its exit status cannot be known; :attr:`returncode` becomes
+    :data:`UNKNOWN_STATUS` when it exits.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._fd = os.pidfd_open(pid)
+        self.returncode: int | None = None
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        loop.add_reader(self._fd, self._on_exit)
+
+    @property
+    def pid(self) -> int:
+        """The daemon's process id."""
+        return self._pid
+
+    def _on_exit(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._fd)
+        os.close(self._fd)
+        self.returncode = UNKNOWN_STATUS
+        self._exited.set_result(UNKNOWN_STATUS)
+
+    async def wait(self) -> int:
+        """Wait until the process has exited."""
+        return await asyncio.shield(self._exited)
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` through the pidfd (never to a recycled pid)."""
+        if self.returncode is None:
+            signal.pidfd_send_signal(self._fd, sig)
+
+    def kill(self) -> None:
+        """Send SIGKILL."""
+        self.send_signal(signal.SIGKILL)
+
+
 class StorageDaemon:
     """One qemu-storage-daemon process and the QMP connection the engine holds to it."""
 
     def __init__(self, run_dir: Path, binary: str | None = None) -> None:
         self.run_dir = run_dir
         self.binary = find_daemon(binary)
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: ProcessHandle | None = None
         self.qmp: QmpClient | None = None
         self._stopping = False
+
+    @property
+    def adopted(self) -> bool:
+        """True when the daemon was started by an earlier server and taken over."""
+        return isinstance(self.process, AdoptedProcess)
+
+    def live_pid(self) -> int | None:
+        """The pid of a live daemon holding this run directory, or None (blocking)."""
+        try:
+            fd = os.open(self.run_dir / PIDFILE_NAME, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return int(os.pread(fd, 32, 0).decode().strip())
+        finally:
+            os.close(fd)  # also drops the probe's lock
+        return None
+
+    async def adopt(
+        self,
+        pid: int,
+        *,
+        on_event: EventCallback | None = None,
+        on_close: CloseCallback | None = None,
+        within: float = DEFAULT_TIMEOUT,
+    ) -> QmpClient:
+        """Take over the live daemon ``pid``: watch it and connect to its monitor."""
+        self._stopping = False
+        self.process = AdoptedProcess(pid)
+        try:
+            self.qmp = await QmpClient.connect(
+                str(self.socket_path), on_event=on_event, on_close=on_close, within=within
+            )
+        except QmpUnavailable as error:
+            raise DaemonError(
+                f"cannot take over qemu-storage-daemon (pid {pid}): {error}"
+            ) from None
+        return self.qmp
 
     @property
     def socket_path(self) -> Path:
@@ -167,6 +275,9 @@ class StorageDaemon:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                # Its own session: a terminal's Ctrl-C must not reach a daemon meant to
+                # outlive the server.
+                start_new_session=True,
             )
         try:
             self.qmp = await asyncio.wait_for(self._connect(on_event, on_close, within), within)
@@ -183,20 +294,12 @@ class StorageDaemon:
         Checked before spawning: the second daemon would only fail on the
         pidfile after it had replaced the first one's socket.
         """
-        try:
-            fd = os.open(self.run_dir / PIDFILE_NAME, os.O_RDWR)
-        except FileNotFoundError:
-            return
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        pid = self.live_pid()
+        if pid is not None:
             raise DaemonError(
                 f"another qemu-storage-daemon (pid {pid}) holds the run directory "
                 f"{self.run_dir}; stop it, or the server that owns it"
-            ) from None
-        finally:
-            os.close(fd)  # also drops the probe's lock
+            )
 
     async def _connect(
         self, on_event: EventCallback | None, on_close: CloseCallback | None, within: float
