@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from qapi_jobs.server.engines.qemu.process import StorageDaemon
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
 from .conftest import WAIT, names, statuses, until
-from .images import MIB, create, write
+from .images import MIB, create, same, write
 
 KILLED = "qemu-storage-daemon exited: signal 9"
 
@@ -163,3 +164,31 @@ async def test_shutdown_cancels_newest_first_and_stops_the_daemon(
     assert not daemon.running and daemon.process is not None
     assert daemon.process.returncode == 0
     assert source.exists()
+
+
+async def test_a_broken_connection_is_reestablished_without_losing_outcomes(
+    jobs: QemuJobs, data_dir: Path
+) -> None:
+    source = create(data_dir / "src.qcow2")
+    write(source, 6, 0, MIB)
+    events = jobs.subscribe()
+    await jobs.start_job(
+        "drive-mirror", {"job-id": "m", "device": "src.qcow2", "target": "m.qcow2", "sync": "full"}
+    )
+    await until(events, "m", "ready")
+    qmp = jobs.daemon.qmp
+    assert qmp is not None
+    process = jobs.daemon.process
+    # The engine's end of the socket breaks; the daemon itself is fine.
+    qmp._writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+    version = jobs.change_version
+    async with asyncio.timeout(WAIT):
+        while jobs.daemon.qmp is qmp or not jobs.healthy:
+            version = await jobs.wait_for_change(version)
+    assert jobs.daemon.process is process and jobs.restarts == 0
+    (info,) = jobs.query_jobs()
+    assert (info.id, info.status.value, info.error) == ("m", "ready", None)
+    await jobs.job_complete("m")
+    seen = await until(events, "m", "null")
+    assert "BLOCK_JOB_COMPLETED" in names(seen)
+    assert same(source, data_dir / "m.qcow2")

@@ -69,6 +69,8 @@ NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: |^Block device \S+ is in 
 """QEMU's texts for a node that a job (not yet dismissed) still uses."""
 ERROR_WINDOW: Final = 1.0
 """Seconds in which a job publishes at most one BLOCK_JOB_ERROR of each kind."""
+LIVENESS_GRACE: Final = 1.0
+"""Seconds a daemon whose connection broke gets to exit before it counts as alive."""
 _ABORT: Final = "abort"
 _ACTIONS: Final = frozenset({"drive-backup"})
 """Transaction actions the engine runs (each becomes its recipe's QMP command)."""
@@ -194,6 +196,15 @@ class QemuJobs:
         owned: set[str] = set()
         for job in list(self._jobs.values()):
             owned.update(job.launch.nodes.added)
+            if job.lost:
+                continue
+            if job.status is JobStatus.CONCLUDED:
+                # Its outcome is published; QEMU may have dismissed it since (a lost 'null').
+                if job.id not in current:
+                    self._queue.append(
+                        (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
+                    )
+                continue
             entry = current.get(job.id)
             if entry is None:
                 job.status = JobStatus.RUNNING
@@ -208,13 +219,17 @@ class QemuJobs:
             job.block = blocks.get(job.id, {})
             status = JobStatus(entry["status"])
             job.aborted = status is JobStatus.ABORTING or job.error is not None
+            known = job.status is not JobStatus.UNDEFINED
             if status is JobStatus.CONCLUDED:
-                # Published again through the usual path, so that it settles.
-                job.status = JobStatus.ABORTING if job.aborted else JobStatus.PENDING
+                # Published through the usual path, so that it settles.
+                if not known:
+                    job.status = JobStatus.ABORTING if job.aborted else JobStatus.PENDING
                 job.concluding = True
                 self._queue.appendleft(
                     (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
                 )
+            elif known and status is not job.status:
+                self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": status.value})
             else:
                 job.status = status
         for node in await qmp.execute("query-named-block-nodes"):
@@ -711,15 +726,40 @@ class QemuJobs:
     async def _daemon_lost(self) -> None:
         """Conclude every job with a synthetic error, undo its files, restart the daemon."""
         try:
-            status = await asyncio.wait_for(self.daemon.wait(), 5.0)
+            status = await asyncio.wait_for(self.daemon.wait(), LIVENESS_GRACE)
         except TimeoutError:
-            status = None  # the connection broke but the process lives on: kill it
+            if await self._reconnect():
+                return
+            status = None  # it lives but cannot be talked to: stop it and start afresh
         text = _exit_text(status)
         logger.error("%s; concluding its jobs", text)
         await self._idle.wait()  # cleanups in flight fail fast now, and publish what they hold
         for job in list(reversed(self._jobs.values())):
             await self._conclude_lost(job, text)
         await self._restart()
+
+    async def _reconnect(self) -> bool:
+        """The connection broke but the daemon lives: connect again and catch up with QEMU.
+
+        Events sent while no one listened are gone for good; what changed
+        meanwhile is published as one status change per job.
+        """
+        await self._idle.wait()
+        self._reconciling = True
+        self._idle.clear()
+        try:
+            self._qmp = await self.daemon.reconnect(
+                on_event=self._on_event, on_close=self._on_close
+            )
+            await self._reconcile(self._qmp)
+        except (DaemonError, QmpError, QmpUnavailable):
+            logger.exception("reconnecting to qemu-storage-daemon failed")
+            return False
+        finally:
+            self._reconciling = False
+            self._drain()
+        logger.warning("reconnected to qemu-storage-daemon")
+        return True
 
     async def _conclude_lost(self, job: TrackedJob, text: str) -> None:
         status = job.status

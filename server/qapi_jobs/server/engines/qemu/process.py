@@ -301,6 +301,24 @@ class StorageDaemon:
                 f"{self.run_dir}; stop it, or the server that owns it"
             )
 
+    async def reconnect(
+        self,
+        *,
+        on_event: EventCallback | None = None,
+        on_close: CloseCallback | None = None,
+        within: float = DEFAULT_TIMEOUT,
+    ) -> QmpClient:
+        """Connect to the running daemon's monitor again, after the connection broke."""
+        if self.qmp is not None:
+            await self.qmp.close()
+        try:
+            self.qmp = await QmpClient.connect(
+                str(self.socket_path), on_event=on_event, on_close=on_close, within=within
+            )
+        except QmpUnavailable as error:
+            raise DaemonError(f"cannot reconnect to qemu-storage-daemon: {error}") from None
+        return self.qmp
+
     async def _connect(
         self, on_event: EventCallback | None, on_close: CloseCallback | None, within: float
     ) -> QmpClient:
