@@ -8,7 +8,10 @@ from pathlib import Path
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 
 from .conftest import WAIT, until
-from .images import MIB, create, write
+from .images import MIB, SIZE, create, write
+
+SPEED = 4 * MIB
+"""QEMU copies 1 MiB at a time here: a new chunk every quarter of a second."""
 
 
 async def test_progress_moves_while_a_job_copies(jobs: QemuJobs, data_dir: Path) -> None:
@@ -18,24 +21,28 @@ async def test_progress_moves_while_a_job_copies(jobs: QemuJobs, data_dir: Path)
     await jobs.start_job(
         "drive-backup",
         {"job-id": "p", "device": "src.qcow2", "target": "p.raw", "format": "raw",
-         "sync": "full", "speed": MIB},
+         "sync": "full", "speed": SPEED, "auto-dismiss": False},
     )  # fmt: skip
     await until(events, "p", "running")
     seen: list[int] = []
     version = jobs.change_version
+    # The 4 MiB take a second: progress must be seen moving before the end.
     async with asyncio.timeout(WAIT):
-        while len(set(seen)) < 3:
+        while len(set(seen)) < 2:
             version = await jobs.wait_for_change(version)
             (info,) = jobs.query_jobs()
             (block,) = jobs.query_block_jobs()
             assert block.offset == info.current_progress
+            assert info.current_progress < info.total_progress, "finished before progress moved"
             if info.current_progress and info.status.value == "running":
                 seen.append(info.current_progress)
     assert seen == sorted(seen)
-    assert jobs.query_block_jobs()[0].speed == MIB
+    assert jobs.query_block_jobs()[0].speed == SPEED
     await jobs.block_job_set_speed("p", 0)
     assert jobs.query_block_jobs()[0].speed == 0
-    await until(events, "p", "null")
+    await until(events, "p", "concluded")
+    done = jobs.job_info("p")
+    assert done.current_progress == done.total_progress == SIZE
 
 
 async def test_qemu_jobs_run_without_auto_dismiss(jobs: QemuJobs, data_dir: Path) -> None:

@@ -501,8 +501,9 @@ class QemuJobs:
         dismissed; what stays open then is closed by :meth:`_release`.
         """
         qmp = self._qmp
+        # A block job's BLOCK_JOB_COMPLETED/CANCELLED carried its error and progress already.
         with contextlib.suppress(QmpError, QmpUnavailable):
-            if qmp is not None:
+            if qmp is not None and not (job.launch.block and (job.error or not job.aborted)):
                 for entry in await qmp.execute("query-jobs"):
                     if entry["id"] == job.id:
                         job.error = entry.get("error", job.error)
