@@ -13,7 +13,7 @@ The convention, also stated in README.md ("Examples in the docs"):
   and never run;
 * a runnable block that must not run here (``make run`` itself, a benchmark,
   anything that edits the checkout) has ``<!-- not run: <why> -->`` on the
-  line before its fence.
+  line before its fence; a block that changes ``git status`` fails.
 
 Each block is its own test case, named ``<file>:<first line>``, so a failure
 says which block broke; the blocks of all files share one server, in the
@@ -116,6 +116,18 @@ def node_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def _checkout() -> str:
+    """``git status`` of the repository: what a block must leave as it found it."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return status.stdout
+
+
 def _command(block: Block, text: str, node_dir: Path) -> list[str]:
     if block.runner == "bash":
         return ["bash", "-e", "-o", "pipefail", "-c", text]
@@ -135,6 +147,7 @@ def test_example_runs(block: Block, server: ServerProcess, node_dir: Path) -> No
         PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         QAPI_JOBS_SERVER=server.address,
     )
+    before = _checkout()
     done = subprocess.run(
         _command(block, text, node_dir),
         cwd=REPO,
@@ -148,6 +161,7 @@ def test_example_runs(block: Block, server: ServerProcess, node_dir: Path) -> No
         f"the example at {block.where} exited {done.returncode}\n"
         f"--- block ---\n{text}--- stdout ---\n{done.stdout}--- stderr ---\n{done.stderr}"
     )
+    assert _checkout() == before, f"the example at {block.where} changed the checkout"
 
 
 def test_the_docs_have_examples_and_mark_what_does_not_run() -> None:
