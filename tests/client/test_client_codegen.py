@@ -21,7 +21,7 @@ from qapi_jobs.codegen.backends.client.spec import RESERVED_METHODS
 from qapi_jobs.codegen.backends.proto import default_lock_path
 from qapi_jobs.codegen.backends.proto import generate as generate_protos
 from qapi_jobs.codegen.backends.proto.context import Settings
-from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH
+from qapi_jobs.codegen.backends.proto.option_writer import OPTIONS_PATH
 from qapi_jobs.codegen.backends.proto.render import render_file
 from qapi_jobs.codegen.backends.proto.translate import translate
 from qapi_jobs.codegen.frontend import load_schema

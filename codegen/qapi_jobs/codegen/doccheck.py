@@ -23,6 +23,7 @@ from qapi_jobs.codegen.model import (
     SourceInfo,
     Struct,
     Union,
+    struct_chain,
 )
 from qapi_jobs.codegen.table import DefinitionTable, kind_of
 
@@ -129,14 +130,12 @@ def _own_members(table: DefinitionTable, struct_name: str, *, required: bool) ->
 
 def _all_arguments(table: DefinitionTable, arg: Definition) -> list[_Item]:
     """Members of a named argument type; documenting them is optional."""
-    if isinstance(arg, Union):
-        arg = table.defs[arg.base]
-    items: list[_Item] = []
-    current: Definition | None = arg
-    while isinstance(current, Struct):
-        items += _own_members(table, current.name, required=False)
-        current = table.defs.get(current.base) if current.base else None
-    return items
+    assert isinstance(arg, Struct | Union)
+    return [
+        item
+        for struct in reversed(struct_chain(arg, table.defs.__getitem__))
+        for item in _own_members(table, struct.name, required=False)
+    ]
 
 
 def _features(table: DefinitionTable, defn: Definition) -> list[tuple[Feature, str]]:

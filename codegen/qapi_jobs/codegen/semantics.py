@@ -28,7 +28,7 @@ from qapi_jobs.codegen.model import (
     TypeRef,
     Union,
 )
-from qapi_jobs.codegen.names import c_name
+from qapi_jobs.codegen.qapi_names import c_name
 from qapi_jobs.codegen.table import EMPTY, DefinitionTable, kind_of
 
 _BUILTIN_CATEGORY = {

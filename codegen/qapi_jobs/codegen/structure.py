@@ -32,7 +32,7 @@ from qapi_jobs.codegen.model import (
     TypeRef,
     Union,
 )
-from qapi_jobs.codegen.names import (
+from qapi_jobs.codegen.qapi_names import (
     c_name,
     check_camel,
     check_enum_value,

@@ -19,7 +19,7 @@ from qapi_jobs.codegen.backends.proto.translate import translate
 from qapi_jobs.codegen.cli import Subcommand, load_schema
 from qapi_jobs.codegen.lockfile import Lock
 from qapi_jobs.codegen.model import Schema
-from qapi_jobs.codegen.naming import package_path
+from qapi_jobs.codegen.proto_names import package_path
 from qapi_jobs.codegen.protoc import compile_python
 
 DEFAULT_PACKAGE = "qapi_jobs.v1"
