@@ -74,13 +74,13 @@ def test_a_wrong_value_is_reported_before_an_unknown_member() -> None:
 
 
 def test_union_branch_members_are_known_members() -> None:
-    request = decode_arguments(COMMANDS["blockdev-create"].request, {"job-id": "j", "options": RAW})
+    request = decode_arguments(service_pb2.BlockdevCreateRequest, {"job-id": "j", "options": RAW})
     assert request.options.raw.filename == "a.img"
 
 
 def test_lenient_decoding_on_request() -> None:
     arguments = {"job-id": "j", "options": {**RAW, "prealocation": "full"}}
-    request = decode_arguments(COMMANDS["blockdev-create"].request, arguments, strict=False)
+    request = decode_arguments(service_pb2.BlockdevCreateRequest, arguments, strict=False)
     assert request.options.raw.size == 64
     with pytest.raises(UnexpectedMember):
         qmp_to_message(arguments, COMMANDS["blockdev-create"].request, strict=True)
