@@ -43,7 +43,10 @@ def check_docs(table: DefinitionTable) -> None:
     for name in table.order:
         parsed = table.docs.get(name)
         if parsed is not None:
-            _check_one(table, table.defs[name], parsed)
+            try:
+                _check_one(table, table.defs[name], parsed)
+            except SchemaError as error:
+                raise table.in_definition(error, name) from None
 
 
 def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> None:

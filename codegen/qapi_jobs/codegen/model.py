@@ -34,6 +34,17 @@ class SourceInfo:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True)
+class SchemaWarning:
+    """A rule the schema breaks that its own QEMU release did not have yet."""
+
+    info: SourceInfo
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.info}: warning: {self.message}"
+
+
 # --- conditions ---------------------------------------------------------------
 
 
@@ -361,6 +372,7 @@ class Schema:
     definitions: tuple[Definition, ...]
     pragmas: Pragmas = Pragmas()
     modules: tuple[Module, ...] = ()
+    warnings: tuple[SchemaWarning, ...] = field(default=(), compare=False)
     _index: dict[str, Definition] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )

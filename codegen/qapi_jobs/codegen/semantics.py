@@ -56,15 +56,20 @@ class SemanticPass:
     def run(self) -> None:
         """Check all definitions; the first problem raises SchemaError."""
         for name in list(self.table.order):
-            defn = self.table.defs[name]
-            if isinstance(defn, Struct):
-                self._struct(defn)
-            elif isinstance(defn, Union):
-                self._union(defn)
-            elif isinstance(defn, Alternate):
-                self._alternate(defn)
-            elif isinstance(defn, Command | Event):
-                self._command_or_event(defn)
+            try:
+                self._check(self.table.defs[name])
+            except SchemaError as error:
+                raise self.table.in_definition(error, name) from None
+
+    def _check(self, defn: Definition) -> None:
+        if isinstance(defn, Struct):
+            self._struct(defn)
+        elif isinstance(defn, Union):
+            self._union(defn)
+        elif isinstance(defn, Alternate):
+            self._alternate(defn)
+        elif isinstance(defn, Command | Event):
+            self._command_or_event(defn)
 
     # --- references --------------------------------------------------------------
 

@@ -128,6 +128,16 @@ class StructurePass:
                 name_node.info,
                 f"'{meta}' must be followed by a name string, not {describe(name_node)}",
             )
+        self.table.current = (meta, name_node.value)
+        try:
+            self._definition(expr, meta, name_node)
+        except SchemaError as error:
+            raise error.in_definition(meta, name_node.value) from None
+        finally:
+            self.table.current = None
+
+    def _definition(self, expr: LoadedExpr, meta: str, name_node: Str) -> None:
+        obj = expr.obj
         name, info = name_node.value, name_node.info
         self._check_name(meta, name, info)
         self.table.check_free(name, info)

@@ -52,6 +52,10 @@ class DefinitionTable:
         self.synthetic: set[str] = set()
         # Parsed doc blocks, for the doc checks after the semantic ones.
         self.docs: dict[str, ParsedDoc] = {}
+        # The definition expression (kind, name) that wrote each definition,
+        # implicit ones included, for the "In struct 'Foo':" context line.
+        self.current: tuple[str, str] | None = None
+        self.written_by: dict[str, tuple[str, str]] = {}
         # Keeps replaced objects alive so that their ids are never reused.
         self._keep: list[object] = []
         self._add_predefined()
@@ -79,6 +83,8 @@ class DefinitionTable:
         if info is not None:
             self.check_free(defn.name, info)
         assert defn.name not in self.defs
+        if self.current is not None:
+            self.written_by[defn.name] = self.current
         self.order.append(defn.name)
         self.defs[defn.name] = defn
 
@@ -86,6 +92,11 @@ class DefinitionTable:
         """Swap in a new version of an existing definition."""
         self._keep.append(self.defs[defn.name])
         self.defs[defn.name] = defn
+
+    def in_definition(self, error: SchemaError, name: str) -> SchemaError:
+        """``error`` with the definition that wrote ``name`` as its context."""
+        written_by = self.written_by.get(name)
+        return error.in_definition(*written_by) if written_by else error
 
     def get(self, name: str) -> Definition | None:
         """The definition called ``name``, if any."""

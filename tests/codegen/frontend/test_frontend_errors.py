@@ -871,7 +871,8 @@ def test_relative_root_gives_relative_positions(
     monkeypatch.chdir(root.parent.parent)
     with pytest.raises(SchemaError) as caught:
         load_schema("dir/root.json")
-    assert str(caught.value).startswith("dir/sub/a.json:1:13: ")
+    assert caught.value.line.startswith("dir/sub/a.json:1:13: ")
+    assert str(caught.value).splitlines()[0] == "In file included from dir/root.json:1:"
 
 
 def test_first_error_wins(write: Callable[..., Path]) -> None:
