@@ -115,6 +115,7 @@ class DocSection:
 
     tag: str
     text: str
+    info: SourceInfo | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

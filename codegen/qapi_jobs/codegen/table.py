@@ -19,6 +19,7 @@ from qapi_jobs.codegen.model import (
     SourceInfo,
     Struct,
 )
+from qapi_jobs.codegen.releases import Rules
 
 QTYPE_VALUES = ("none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool")
 EMPTY = "q_empty"
@@ -36,8 +37,9 @@ def kind_of(defn: Definition) -> str:
 class DefinitionTable:
     """Definitions in schema order with lookup by name."""
 
-    def __init__(self, pragmas: Pragmas) -> None:
+    def __init__(self, pragmas: Pragmas, rules: Rules | None = None) -> None:
         self.pragmas = pragmas
+        self.rules = rules or Rules()
         self.order: list[str] = []
         self.defs: dict[str, Definition] = {}
         # Position of the value naming a type, per Member/Branch (by id),
