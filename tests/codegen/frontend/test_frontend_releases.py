@@ -13,8 +13,8 @@ from qapi_jobs.codegen.cli import main
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.model import Schema
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "data"
 QEMU_7_2 = DATA / "qemu-7.2.0"
 QGA_7_2 = QEMU_7_2 / "qga" / "qapi-schema.json"
 DOC_GOOD_7_2 = QEMU_7_2 / "tests" / "qapi-schema" / "doc-good.json"
