@@ -12,7 +12,7 @@ from qapi_jobs.codegen.doccheck import check_docs
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.loader import LoadedSchema
 from qapi_jobs.codegen.model import Schema
-from qapi_jobs.codegen.releases import NewerRules, refuse_list_conditions, rules_for
+from qapi_jobs.codegen.releases import NewerRules, rules_for
 from qapi_jobs.codegen.semantics import SemanticPass
 from qapi_jobs.codegen.structure import StructurePass
 from qapi_jobs.codegen.table import DefinitionTable
@@ -30,8 +30,6 @@ def check(loaded: LoadedSchema, newer_rules: NewerRules = "auto") -> Schema:
     rules = rules_for(loaded.pragma_names, exprs, newer_rules)
     table = DefinitionTable(loaded.pragmas, rules)
     try:
-        if not rules.legacy:
-            refuse_list_conditions(exprs)
         StructurePass(table).run(loaded.exprs)
         SemanticPass(table).run()
         check_docs(table)

@@ -6,8 +6,9 @@ indented at all, ``== Heading`` free-form blocks and the retired
 ``Note:``/``Example:`` sections.  What every release refuses is refused:
 ``=`` headings inside a definition's block, empty tagged sections,
 ``Features:`` after a tagged section.  A continuation line less indented
-than the one before it is recorded (``deindents``) rather than refused,
-because QEMU 5.x accepted it; the checker decides (see :mod:`releases`).
+than the first indented one is recorded (``deindents``) rather than
+refused, because QEMU 5.x accepted it; the checker decides (see
+:mod:`releases`).
 Style rules (line length, sentence spacing) are not enforced.
 """
 
@@ -237,9 +238,9 @@ class _DefinitionDocReader:
             self.body.append(paragraph)
         elif self.last == "untagged":
             previous = self.sections[-1]
-            self.sections[-1] = DocSection("", f"{previous.text}\n\n{paragraph}", previous.info)
+            self.sections[-1] = DocSection("", f"{previous.text}\n\n{paragraph}")
         else:
-            self.sections.append(DocSection("", paragraph, self.lines[self.pos - 1].info))
+            self.sections.append(DocSection("", paragraph))
         self.last = "untagged"
 
     def _indented(self, line: str, start: int, absorb: bool) -> str:

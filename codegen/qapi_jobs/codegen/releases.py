@@ -36,7 +36,6 @@ NEWER_RULES_CHOICES: tuple[NewerRules, ...] = ("auto", "error", "warn")
 
 _DECLARES_NEWER = "documentation-exceptions"
 _LEGACY_PRAGMAS = frozenset({"returns-whitelist", "name-case-whitelist"})
-_META_KEYS = ("enum", "struct", "union", "alternate", "command", "event")
 
 
 @dataclass
@@ -65,21 +64,15 @@ def rules_for(
     return Rules(newer_as_errors=as_errors, legacy=legacy, warnings=[])
 
 
-def refuse_list_conditions(exprs: Iterable[Obj]) -> None:
-    """Refuse the first ``'if'`` given as a list (for schemas of today's rules)."""
-    for expr in exprs:
-        found = _list_condition(expr)
-        if found is not None:
-            kind = next((k.value for k, _ in expr.entries if k.value in _META_KEYS), "")
-            name = expr.get(kind)
-            error = SchemaError(
-                found.info,
-                "'if' condition must be a string or an object, not a list (the form of "
-                "QEMU 6.1 and earlier); write {'all': [...]} for conditions that must all hold",
-            )
-            if isinstance(name, Str):
-                error.in_definition(kind, name.value)
-            raise error
+def refuse_list_conditions(expr: Obj) -> None:
+    """Refuse an ``'if'`` given as a list anywhere in ``expr`` (today's rule)."""
+    found = _list_condition(expr)
+    if found is not None:
+        raise SchemaError(
+            found.info,
+            "'if' condition must be a string or an object, not a list (the form of "
+            "QEMU 6.1 and earlier); write {'all': [...]} for conditions that must all hold",
+        )
 
 
 def _list_condition(value: Value) -> Arr | None:

@@ -39,6 +39,7 @@ from qapi_jobs.codegen.qapi_names import (
     check_lower,
     check_upper,
 )
+from qapi_jobs.codegen.releases import refuse_list_conditions
 from qapi_jobs.codegen.shapes import (
     branch_type,
     check_keys,
@@ -138,6 +139,8 @@ class StructurePass:
 
     def _definition(self, expr: LoadedExpr, meta: str, name_node: Str) -> None:
         obj = expr.obj
+        if not self.table.rules.legacy:
+            refuse_list_conditions(obj)
         name, info = name_node.value, name_node.info
         self._check_name(meta, name, info)
         self.table.check_free(name, info)
