@@ -4,8 +4,9 @@ A description of something that does not exist is always an error, and
 so is an undocumented feature of a documented definition (as in every QEMU
 release).  A missing member description matters only under pragma
 ``doc-required`` and outside pragma ``documentation-exceptions``; it is
-one of the newer rules (see :mod:`releases`), as is a ``Returns:`` section
-on a command that returns nothing.
+one of the newer rules (see :mod:`releases`), as are a ``Returns:``
+section on a command that returns nothing and a tagged section after a
+free paragraph that follows another tagged section.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> N
             info,
             f"unexpected de-indent (expected at least {indent} spaces); indent every "
             "continuation line at least as far as the first one",
+        )
+    for info, tag in parsed.late_sections:
+        table.rules.newer(
+            SchemaError(
+                info,
+                f"'{tag}:' section follows a free paragraph that comes after another "
+                "tagged section; move it up, before that paragraph",
+            )
         )
     _check_sections(table, defn, parsed)
     described_features = {entry.name for entry in parsed.features}

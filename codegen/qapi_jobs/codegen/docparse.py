@@ -5,10 +5,12 @@ a space before the colon, continuation lines aligned under the text or not
 indented at all, ``== Heading`` free-form blocks and the retired
 ``Note:``/``Example:`` sections.  What every release refuses is refused:
 ``=`` headings inside a definition's block, empty tagged sections,
-``Features:`` after a tagged section.  A continuation line less indented
+descriptions and ``Features:`` after a free paragraph that follows the
+descriptions.  A continuation line less indented
 than the first indented one is recorded (``deindents``) rather than
-refused, because QEMU 5.x accepted it; the checker decides (see
-:mod:`releases`).
+refused, because QEMU 5.x accepted it, and so is a tagged section after a
+free paragraph that follows another one (``late_sections``), because QEMU
+7.2 accepted it; the checker decides (see :mod:`releases`).
 Style rules (line length, sentence spacing) are not enforced.
 """
 
@@ -62,6 +64,9 @@ class ParsedDoc:
     # Continuation lines less indented than the first one, each with the
     # indentation expected: refused unless the schema is of the 5.x era.
     deindents: tuple[tuple[SourceInfo, int], ...] = ()
+    # Tagged sections (other than Since and TODO) after a free paragraph
+    # that follows a tagged section: refused since QEMU 10.0.
+    late_sections: tuple[tuple[SourceInfo, str], ...] = ()
 
 
 def doc_line(comment: str, info: SourceInfo) -> DocLine:
@@ -123,6 +128,12 @@ class _DefinitionDocReader:
         self.seen_section: str | None = None
         self.seen_features = False
         self.deindents: list[tuple[SourceInfo, int]] = []
+        # A free paragraph came after descriptions or sections: no more
+        # descriptions may follow.  After a tagged section, only 'Since:' and
+        # 'TODO:' may (QEMU 10.0 and later).
+        self.free_after_items = False
+        self.free_after_section = False
+        self.late_sections: list[tuple[SourceInfo, str]] = []
         # What the previous part was; consecutive untagged paragraphs merge.
         self.last = ""
 
@@ -164,10 +175,17 @@ class _DefinitionDocReader:
             features=tuple(self.features),
             sections=tuple(self.sections),
             deindents=tuple(self.deindents),
+            late_sections=tuple(self.late_sections),
         )
 
     def _member(self, line: DocLine, match: re.Match[str]) -> None:
         name = match.group(1)
+        if self.free_after_items:
+            raise SchemaError(
+                line.info,
+                f"description of '@{name}:' follows a free paragraph that comes after "
+                "other descriptions; move it up to the other member descriptions",
+            )
         if self.seen_section is not None or self.seen_features:
             after = f"'{self.seen_section}:' section" if self.seen_section else "'Features:'"
             raise SchemaError(
@@ -182,11 +200,11 @@ class _DefinitionDocReader:
         self.last = "member"
 
     def _features(self, line: DocLine) -> None:
-        if self.seen_section is not None:
+        if self.free_after_items:
             raise SchemaError(
                 line.info,
-                f"'Features:' comes after the '{self.seen_section}:' section; move the "
-                "feature descriptions before the tagged sections",
+                "'Features:' follows a free paragraph that comes after descriptions or "
+                "sections; move the feature descriptions up, before that paragraph",
             )
         if self.seen_features:
             raise SchemaError(line.info, "second 'Features:' line; merge the feature lists")
@@ -214,6 +232,8 @@ class _DefinitionDocReader:
     def _section(self, match: re.Match[str]) -> None:
         line = self.lines[self.pos]
         tag = match.group(1)
+        if self.free_after_section and tag not in ("Since", "TODO"):
+            self.late_sections.append((line.info, tag))
         self.seen_section = tag
         self.pos += 1
         text = self._indented(line.text, match.end(), absorb=tag in _ABSORBING_TAGS)
@@ -236,7 +256,11 @@ class _DefinitionDocReader:
         paragraph = "\n".join(parts)
         if not self.members and not self.features and not self.sections:
             self.body.append(paragraph)
-        elif self.last == "untagged":
+            self.last = "untagged"
+            return
+        self.free_after_items = True
+        self.free_after_section = self.seen_section is not None
+        if self.last == "untagged":
             previous = self.sections[-1]
             self.sections[-1] = DocSection("", f"{previous.text}\n\n{paragraph}")
         else:

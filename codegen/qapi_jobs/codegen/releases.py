@@ -7,7 +7,9 @@ every release, so it decides per schema:
 * **Newer rules** (added after QEMU 7.2, the release of Debian 12): every
   member, argument and enum value documented under ``doc-required``;
   conditional command arguments only with ``'boxed': true``; no
-  ``Returns:`` section on a command that returns nothing.  They are errors
+  ``Returns:`` section on a command that returns nothing; no tagged section
+  but ``Since:`` and ``TODO:`` after a free paragraph that follows another
+  tagged section.  They are errors
   for a schema that declares pragma ``documentation-exceptions``: that
   pragma came with the documentation rule (QEMU 9.1), so such a schema was
   written for a QEMU that enforces them all.  Elsewhere they are warnings.

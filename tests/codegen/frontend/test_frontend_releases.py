@@ -98,6 +98,24 @@ def test_documentation_exceptions_pragma_selects_the_newer_rules(
     assert load_schema(write(NEWER + RETURNS_NOTHING), newer_rules="warn").warnings
 
 
+def test_sections_after_a_detail_paragraph_are_a_newer_rule(write: Callable[..., Path]) -> None:
+    thing = _doc("@Thing:", "", "A thing.") + "{ 'struct': 'Thing', 'data': {} }\n"
+    doc = _doc("@do-it:", "", "Returns: a number", "", "More about it.", "", "Errors: none", "")
+    text = thing + doc + "{ 'command': 'do-it', 'returns': 'Thing' }\n"
+    late = "'Errors:' section follows a free paragraph that comes after another tagged section"
+    assert [w.message.split(";")[0] for w in load_schema(write(OLD + text)).warnings] == [late]
+    with pytest.raises(SchemaError, match=late):
+        load_schema(write(NEWER + text))
+    since = _doc("@do-it:", "", "Returns: a number", "", "More about it.", "", "Since: 1.0")
+    accepted = thing + since + "{ 'command': 'do-it', 'returns': 'Thing' }\n"
+    assert load_schema(write(NEWER + accepted)).warnings == ()
+    # Today's QEMU also lets 'Features:' follow a section directly (7.2 did not).
+    features = _doc("@foo:", "", "Since: 1.0", "", "Features:", "@deprecated: old")
+    schema = load_schema(write(features + "{ 'command': 'foo', 'features': [ 'deprecated' ] }\n"))
+    foo_doc = schema.lookup("foo").doc
+    assert foo_doc is not None and foo_doc.feature("deprecated") == "old"
+
+
 def _doc(*lines: str) -> str:
     return "\n".join(["##", *(f"# {line}".rstrip() for line in lines), "##"]) + "\n"
 
@@ -138,12 +156,20 @@ REFUSED: list[tuple[str, str, int, int | None, str]] = [
         "'Returns:' section in the doc block of event 'FOO'; only commands have one",
     ),
     (
-        "doc-features-after-section",
-        _doc("@foo:", "", "Since: 1.0", "", "Features:", "@deprecated: old")
-        + "{ 'command': 'foo', 'features': [ 'deprecated' ] }\n",
-        6,
+        "doc-description-after-paragraph",
+        _doc("@foo:", "", "@a: one", "", "A paragraph.", "", "@b: two")
+        + "{ 'command': 'foo', 'data': { 'a': 'int', 'b': 'int' } }\n",
+        8,
         1,
-        "'Features:' comes after the 'Since:' section",
+        "description of '@b:' follows a free paragraph",
+    ),
+    (
+        "doc-features-after-paragraph",
+        _doc("@foo:", "", "@a: one", "", "A paragraph.", "", "Features:", "@deprecated: old")
+        + "{ 'command': 'foo', 'data': { 'a': 'int' }, 'features': [ 'deprecated' ] }\n",
+        8,
+        1,
+        "'Features:' follows a free paragraph",
     ),
     (
         "doc-undoc-feature",
