@@ -31,10 +31,12 @@ from qapi_jobs.server.grpc.config import (
     DEFAULT_SHUTDOWN_GRACE,
     ENGINES,
     ConfigError,
+    ConnectionAgeConfig,
     ServerConfig,
     TlsConfig,
 )
 from qapi_jobs.server.grpc.logs import LOG_FORMATS, configure_logging
+from qapi_jobs.server.grpc.tracing import provider_from_env
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.server.jobs.events import DEFAULT_RETENTION
 
@@ -153,6 +155,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse clients without a certificate signed by --tls-client-ca (mutual TLS)",
     )
+    _add_mesh_arguments(parser)
     logs = parser.add_argument_group("logging")
     logs.add_argument(
         "--log-format", choices=LOG_FORMATS, default="text", help="(default: %(default)s)"
@@ -163,6 +166,32 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         default="info",
         help="debug also logs every job event (default: %(default)s)",
+    )
+
+
+def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
+    mesh = parser.add_argument_group(
+        "metrics and proxies", "tracing follows the OTEL_* environment variables"
+    )
+    mesh.add_argument(
+        "--metrics-listen",
+        metavar="ADDR",
+        help="HOST:PORT serving Prometheus metrics at /metrics (default: no metrics)",
+    )
+    mesh.add_argument(
+        "--max-connection-age",
+        type=_positive_float,
+        metavar="S",
+        help="send GOAWAY on connections older than this, so clients spread over "
+        "new backends (default: never)",
+    )
+    mesh.add_argument(
+        "--max-connection-age-grace",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="seconds calls get on a connection after its GOAWAY; watchers then resume "
+        "(default: %(default)s)",
     )
 
 
@@ -197,6 +226,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         event_retention=args.event_retention,
         max_message_size=args.max_message_size,
         shutdown_grace=args.shutdown_grace,
+        metrics_listen=args.metrics_listen,
+        connection_age=None
+        if args.max_connection_age is None
+        else ConnectionAgeConfig(
+            max_age=args.max_connection_age, grace=args.max_connection_age_grace
+        ),
     )
 
 
@@ -205,7 +240,8 @@ async def serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         config = config_from_args(args)
-        server = await build_server(config)
+        tracer_provider = provider_from_env()
+        server = await build_server(config, tracer_provider=tracer_provider)
     except ConfigError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -225,6 +261,8 @@ async def serve(args: argparse.Namespace) -> int:
         stopped = await _stop_within_bound(server)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if tracer_provider is not None:
+            await asyncio.to_thread(tracer_provider.shutdown)
     return 0 if stopped else EXIT_STUCK
 
 
