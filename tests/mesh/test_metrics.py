@@ -1,0 +1,120 @@
+"""Prometheus metrics: RPCs, jobs, bytes copied, watch streams, events, engine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import pytest
+
+from qapi_jobs.client import AsyncJobsClient, JobNotFound
+from qapi_jobs.server.grpc.app import JobsServer
+from qapi_jobs.server.grpc.watch import WatchSettings
+from qapi_jobs.v1 import block_ops_pb2, watch_pb2, watch_pb2_grpc
+
+from .rig import GUARD_TIMEOUT, MIB, dense_file, raw_image, running_server, sample, scrape
+
+JOBS = "qapi_jobs.v1.JobsService"
+WATCH = "qapi_jobs.v1.WatchService"
+
+
+def metrics_address(server: JobsServer) -> str:
+    metrics = server.observability.metrics
+    assert metrics is not None and metrics.endpoint is not None
+    return metrics.endpoint.address
+
+
+async def read_until(call: object, event_name: str) -> None:
+    """Read a WatchEvents stream until an event called ``event_name`` came."""
+    async with asyncio.timeout(GUARD_TIMEOUT):
+        async for response in call:  # type: ignore[attr-defined]
+            assert isinstance(response, watch_pb2.WatchEventsResponse)
+            if response.event.event.WhichOneof("kind") == event_name:
+                return
+    raise AssertionError(f"the stream ended before {event_name}")
+
+
+async def test_metrics_of_calls_jobs_and_watchers(tmp_path: Path) -> None:
+    async with (
+        running_server(tmp_path, metrics_listen="127.0.0.1:0") as server,
+        AsyncJobsClient(server.address, timeout=10) as client,
+    ):
+        watch = watch_pb2_grpc.WatchServiceStub(client.channel)
+        resumed = watch.WatchEvents(
+            watch_pb2.WatchEventsRequest(after_sequence=0, instance_id=server.manager.instance_id)
+        )
+        listed = watch.WatchEvents(watch_pb2.WatchEventsRequest(send_initial_snapshot=True))
+        with pytest.raises(JobNotFound):
+            await client.job_dismiss(id="nothing")
+        source = await asyncio.to_thread(dense_file, tmp_path, "src.raw", MIB)
+        await client.drive_backup(
+            job_id="b1",
+            device=source,
+            target="b1.raw",
+            sync=block_ops_pb2.MIRROR_SYNC_MODE_FULL,
+            auto_dismiss=False,
+        )
+        await client.wait_for_status("b1", "concluded", timeout=GUARD_TIMEOUT)
+        await client.job_dismiss(id="b1")
+        await read_until(resumed, "block_job_completed")
+        await read_until(listed, "block_job_completed")
+
+        samples = await scrape(metrics_address(server))
+        rpc = {"grpc_service": JOBS, "grpc_type": "unary"}
+        assert sample(samples, "grpc_server_started_total", grpc_method="JobDismiss", **rpc) == 2
+        for code, count in (("NOT_FOUND", 1), ("OK", 1)):
+            labels = {**rpc, "grpc_method": "JobDismiss", "grpc_code": code}
+            assert sample(samples, "grpc_server_handled_total", **labels) == count
+            assert sample(samples, "grpc_server_handling_seconds_count", **labels) == count
+        assert sample(samples, "qapi_jobs_jobs_started_total", type="backup") == 1
+        done = {"type": "backup", "outcome": "completed"}
+        assert sample(samples, "qapi_jobs_jobs_concluded_total", **done) == 1
+        assert sample(samples, "qapi_jobs_job_duration_seconds_count", **done) == 1
+        assert sample(samples, "qapi_jobs_copied_bytes_total", type="backup") == MIB
+        assert sample(samples, "qapi_jobs_watch_streams_open", grpc_method="WatchEvents") == 2
+        # wait_for_status lists the jobs first too: two snapshot starts.
+        for start, count in (("resume", 1), ("snapshot", 2)):
+            labels = {"grpc_method": "WatchEvents", "start": start}
+            assert sample(samples, "qapi_jobs_watch_streams_started_total", **labels) == count
+        completed = {"event": "BLOCK_JOB_COMPLETED"}
+        assert sample(samples, "qapi_jobs_events_published_total", **completed) == 1
+        assert sample(samples, "qapi_jobs_events_delivered_total", **completed) == 2
+        last = server.manager.events.last_seq
+        assert sample(samples, "qapi_jobs_event_log_last_sequence") == last
+        assert sample(samples, "qapi_jobs_event_log_events") == last
+        assert sample(samples, "qapi_jobs_engine_up", engine="builtin") == 1
+        assert sample(samples, "qapi_jobs_jobs", type="backup", status="concluded") is None
+        resumed.cancel()
+        listed.cancel()
+
+
+async def test_a_watcher_dropped_as_too_slow_is_counted(tmp_path: Path) -> None:
+    # With a lag limit of one event, the two events a job's creation
+    # publishes at once leave a waiting watcher too far behind.
+    async with (
+        running_server(
+            tmp_path, metrics_listen="127.0.0.1:0", watch=WatchSettings(max_lag=1)
+        ) as server,
+        AsyncJobsClient(server.address, timeout=10) as client,
+    ):
+        watch = watch_pb2_grpc.WatchServiceStub(client.channel)
+        call = watch.WatchEvents(watch_pb2.WatchEventsRequest())
+        await call.initial_metadata()
+        await client.blockdev_create(job_id="c1", options=raw_image("c1.raw"))
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            async with asyncio.timeout(GUARD_TIMEOUT):
+                async for _ in call:
+                    pass
+        assert ended.value.code() == grpc.StatusCode.ABORTED
+        await client.wait_for_status("c1", "concluded", timeout=GUARD_TIMEOUT)
+        samples = await scrape(metrics_address(server))
+        assert sample(samples, "qapi_jobs_watchers_dropped_total", grpc_method="WatchEvents") == 1
+        assert sample(samples, "qapi_jobs_jobs", type="create", status="concluded") == 1
+        await client.job_dismiss(id="c1")
+
+
+async def test_metrics_are_off_unless_asked_for(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server:
+        assert server.observability.metrics is None
+        assert server.observability.interceptors() == []
