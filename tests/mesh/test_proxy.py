@@ -1,0 +1,113 @@
+"""Behind nginx (grpc_pass): calls, error details, health, idle watches and server restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from qapi_jobs.client import (
+    AsyncJobsClient,
+    EventItem,
+    Heartbeat,
+    JobNotFound,
+    Resync,
+    WatchItem,
+    status_name,
+)
+from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
+
+from .proxy import NGINX_SNIPPET, Nginx, ServerProcess
+from .rig import GUARD_TIMEOUT, raw_image
+
+DEPLOY_DOC = Path(__file__).parents[2] / "docs" / "deploy.md"
+IDLE_HEARTBEATS = 10
+"""Heartbeats read on an idle stream: 3 s at 0.3 s each, three proxy read timeouts."""
+
+
+def test_the_documented_nginx_config_is_the_tested_one() -> None:
+    assert NGINX_SNIPPET.read_text() in DEPLOY_DOC.read_text()
+
+
+async def test_calls_errors_and_health_through_nginx(nginx: Nginx) -> None:
+    async with AsyncJobsClient(nginx.address, timeout=10) as client:
+        await client.blockdev_create(job_id="c1", options=raw_image("c1.raw"))
+        await client.wait_for_status("c1", "concluded", timeout=GUARD_TIMEOUT)
+        with pytest.raises(JobNotFound) as caught:
+            await client.job_dismiss(id="nothing")
+        # The ErrorInfo came through in grpc-status-details-bin.
+        assert caught.value.reason == "JOB_NOT_FOUND" and caught.value.job_id == "nothing"
+        health: Any = health_pb2_grpc.HealthStub(client.channel)
+        response = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_heartbeats_keep_an_idle_watch_open_through_nginx(nginx: Nginx) -> None:
+    async with grpc.aio.insecure_channel(nginx.address) as channel:
+        watch = watch_pb2_grpc.WatchServiceStub(channel)
+        call = watch.WatchEvents(watch_pb2.WatchEventsRequest())
+        async with asyncio.timeout(GUARD_TIMEOUT):
+            for _ in range(IDLE_HEARTBEATS):
+                response = await call.read()
+                assert isinstance(response, watch_pb2.WatchEventsResponse)
+                assert response.HasField("heartbeat")
+        call.cancel()
+        # The control: heartbeats less often than the proxy's read timeout
+        # let nginx end the stream.
+        slow = watch.WatchEvents(
+            watch_pb2.WatchEventsRequest(heartbeat_interval=duration_pb2.Duration(seconds=30))
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            async with asyncio.timeout(GUARD_TIMEOUT):
+                await slow.read()
+
+
+async def test_watchers_resync_and_miss_nothing_after_a_restart_behind_nginx(
+    nginx: Nginx, backend: ServerProcess
+) -> None:
+    async with AsyncJobsClient(nginx.address, timeout=10) as client:
+        items = client.watch_events(heartbeats=True)
+        async with contextlib.aclosing(items), asyncio.timeout(GUARD_TIMEOUT):
+            assert isinstance(await anext(items), Heartbeat)  # the stream is open
+            await client.blockdev_create(job_id="c1", options=raw_image("c1.raw"))
+            await job_events(items, "c1")
+            assert await backend.terminate() == 0
+            await backend.start()
+            # Without a durable event log the restarted server is a new
+            # instance: the watcher is told to forget and gets a snapshot.
+            resync = await next_news(items)
+            assert isinstance(resync, Resync) and resync.reason == "INSTANCE_CHANGED"
+            await client.blockdev_create(job_id="c2", options=raw_image("c2.raw"))
+            statuses = await job_events(items, "c2", after=resync.sequence)
+            assert statuses[0] == "created" and statuses[-1] == "concluded"
+
+
+async def job_events(
+    items: AsyncIterator[WatchItem], job_id: str, after: int | None = None
+) -> list[str]:
+    """The statuses of ``job_id`` until it concluded; with ``after``, check that no event is missing."""
+    statuses: list[str] = []
+    while "concluded" not in statuses:
+        item = await next_news(items)
+        assert isinstance(item, EventItem)
+        if after is not None:
+            after += 1
+            assert item.sequence == after
+        change = item.event.job_status_change
+        if item.event.WhichOneof("kind") == "job_status_change" and change.id == job_id:
+            statuses.append(status_name(change.status))
+    return statuses
+
+
+async def next_news(items: AsyncIterator[WatchItem]) -> WatchItem:
+    """The next item that is not a heartbeat."""
+    while isinstance(item := await anext(items), Heartbeat):
+        pass
+    return item
