@@ -92,7 +92,7 @@ async def test_watchers_resync_and_miss_nothing_after_a_restart_behind_nginx(
 async def job_events(
     items: AsyncIterator[WatchItem], job_id: str, after: int | None = None
 ) -> list[str]:
-    """The statuses of ``job_id`` until it concluded; with ``after``, check that no event is missing."""
+    """The statuses of ``job_id`` until it concluded; with ``after``, check that none is missing."""
     statuses: list[str] = []
     while "concluded" not in statuses:
         item = await next_news(items)

@@ -62,7 +62,9 @@ async def test_spans_of_a_call_and_of_the_job_it_starts(tmp_path: Path) -> None:
 def test_tracing_follows_otel_traces_exporter() -> None:
     assert provider_from_env({}) is None
     assert provider_from_env({"OTEL_TRACES_EXPORTER": "none"}) is None
-    assert provider_from_env({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}) is None
+    assert (
+        provider_from_env({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}) is None
+    )
     provider = provider_from_env({"OTEL_TRACES_EXPORTER": "otlp"})
     assert provider is not None
     provider.shutdown()
