@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from qapi_jobs.client import AsyncJobsClient, JobNotFound
 from qapi_jobs.server.grpc.app import JobsServer
@@ -47,6 +49,10 @@ async def test_metrics_of_calls_jobs_and_watchers(tmp_path: Path) -> None:
         listed = watch.WatchEvents(watch_pb2.WatchEventsRequest(send_initial_snapshot=True))
         with pytest.raises(JobNotFound):
             await client.job_dismiss(id="nothing")
+        health: Any = health_pb2_grpc.HealthStub(client.channel)
+        health_watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await health_watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        health_watch.cancel()
         source = await asyncio.to_thread(dense_file, tmp_path, "src.raw", MIB)
         await client.drive_backup(
             job_id="b1",
@@ -67,6 +73,12 @@ async def test_metrics_of_calls_jobs_and_watchers(tmp_path: Path) -> None:
             labels = {**rpc, "grpc_method": "JobDismiss", "grpc_code": code}
             assert sample(samples, "grpc_server_handled_total", **labels) == count
             assert sample(samples, "grpc_server_handling_seconds_count", **labels) == count
+        # Async-generator handlers are observed too; they are no watch streams.
+        health_labels = {"grpc_service": "grpc.health.v1.Health", "grpc_type": "server_stream"}
+        assert (
+            sample(samples, "grpc_server_started_total", grpc_method="Watch", **health_labels) == 1
+        )
+        assert sample(samples, "qapi_jobs_watch_streams_open", grpc_method="Watch") is None
         assert sample(samples, "qapi_jobs_jobs_started_total", type="backup") == 1
         done = {"type": "backup", "outcome": "completed"}
         assert sample(samples, "qapi_jobs_jobs_concluded_total", **done) == 1

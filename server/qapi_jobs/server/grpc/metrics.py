@@ -16,7 +16,7 @@ from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.grpc.interceptors import Observe, ObservingInterceptor
 from qapi_jobs.server.grpc.metrics_http import MetricsEndpoint
 from qapi_jobs.server.grpc.metrics_jobs import JobMetrics
-from qapi_jobs.server.grpc.metrics_rpc import RpcMetrics
+from qapi_jobs.server.grpc.metrics_rpc import RpcMetrics, split_method
 from qapi_jobs.server.grpc.metrics_watch import CountingEncoder, WatchMetrics
 from qapi_jobs.server.jobs.manager import JobManager
 
@@ -48,11 +48,10 @@ class ServerMetrics:
         return ObservingInterceptor(self._observe)
 
     def _observe(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Observe:
-        timed = self._rpc.observe(method, handler)
-        service = method.lstrip("/").rpartition("/")[0]
-        if handler.response_streaming and service in self._watch_services:
-            return self._watch.observe(method, timed)
-        return timed
+        metrics = self._rpc.method(method, handler)
+        if handler.response_streaming and split_method(method)[0] in self._watch_services:
+            return self._watch.observe(method, metrics)
+        return metrics.observe
 
     async def start(self) -> None:
         """Start serving the endpoint (if an address was given)."""

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from qapi_jobs.server.grpc.interceptors import Context, Observe, call_type, status_code
+from qapi_jobs.server.grpc.interceptors import Context, call_type, status_code
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 """Seconds; control calls take around a millisecond, job-creating ones more."""
@@ -54,15 +54,6 @@ class RpcMetrics:
         """The metrics of one method."""
         return MethodMetrics(self, (*split_method(method), call_type(handler)))
 
-    def observe(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Observe:
-        """An Observe (see :mod:`.interceptors`) recording every call of ``method``."""
-        metrics = self.method(method, handler)
-
-        def observe(request: object, context: Context) -> RpcTimer:
-            return RpcTimer(metrics, context)
-
-        return observe
-
 
 class MethodMetrics:
     """One method's label children, made once per status code seen."""
@@ -72,6 +63,10 @@ class MethodMetrics:
         self._labels = labels
         self.started = rpc.started.labels(*labels)
         self._by_code: dict[grpc.StatusCode, tuple[Any, Any]] = {}
+
+    def observe(self, request: object, context: Context) -> RpcTimer:
+        """An Observe (see :mod:`.interceptors`) recording one call."""
+        return RpcTimer(self, context)
 
     def finished(self, code: grpc.StatusCode, seconds: float) -> None:
         """Count a call that ended with ``code`` after ``seconds``."""

@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from qapi_jobs.server.grpc.interceptors import Context, Observe
-from qapi_jobs.server.grpc.metrics_rpc import RpcTimer, split_method
+from qapi_jobs.server.grpc.metrics_rpc import MethodMetrics, RpcTimer, split_method
 from qapi_jobs.server.grpc.watch_encoding import EventEncoder, Frame
 from qapi_jobs.server.jobs.events import EventRecord
 from qapi_jobs.v1 import service_pb2, watch_pb2
@@ -77,18 +77,16 @@ class WatchMetrics:
             registry=registry,
         )
 
-    def observe(self, method: str, timed: Observe) -> Observe:
-        """An Observe for watch method ``method``, around the RPC metrics' ``timed``."""
+    def observe(self, method: str, metrics: MethodMetrics) -> Observe:
+        """An Observe for watch method ``method``, recording its RPC ``metrics`` too."""
         name = split_method(method)[1]
         open_streams = self.open.labels(name)
         dropped = self.dropped.labels(name)
         starts = {kind: self.started.labels(name, kind) for kind in ("resume", "snapshot", "live")}
 
         def observe(request: object, context: Context) -> WatchCall:
-            timer = timed(request, context)
-            assert isinstance(timer, RpcTimer)
             starts[start_kind(request)].inc()
-            return WatchCall(timer, context, open_streams, dropped)
+            return WatchCall(RpcTimer(metrics, context), context, open_streams, dropped)
 
         return observe
 
