@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from .proxy import Nginx, ServerProcess, free_port
+from tests.support.servers import ServerProcess, free_port
+
+from .proxy import Nginx
 
 PROXY_READ_TIMEOUT = "1s"
 """nginx's grpc_read_timeout in the tests: far below the default heartbeat interval."""
@@ -16,20 +19,13 @@ HEARTBEAT = "0.3"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def backend(data_dir: Path) -> AsyncIterator[ServerProcess]:
-    server = ServerProcess(data_dir, free_port(), "--heartbeat-interval", HEARTBEAT)
-    await server.start()
+    server = ServerProcess(data_dir, free_port(), ["--heartbeat-interval", HEARTBEAT])
+    await asyncio.to_thread(server.start)
     try:
         yield server
     finally:
-        await server.terminate()
+        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture

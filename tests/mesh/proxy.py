@@ -1,30 +1,20 @@
-"""nginx as a gRPC reverse proxy, and the server as a process behind it, both on loopback."""
+"""nginx as a gRPC reverse proxy on loopback, started by the tests themselves."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import grpc
 
-from .rig import GUARD_TIMEOUT
+from tests.support.servers import free_port
+from tests.support.timeouts import GUARD_TIMEOUT
 
 NGINX_SNIPPET = Path(__file__).with_name("nginx-grpc.conf")
 """The configuration docs/deploy.md shows; the tests change only addresses and timeouts."""
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-LISTENING = "qapi-jobs listening on "
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def nginx_config(directory: Path, *, port: int, backend: str, read_timeout: str) -> Path:
@@ -88,37 +78,3 @@ class Nginx:
         if self._process is not None and self._process.returncode is None:
             self._process.send_signal(signal.SIGTERM)
             await self._process.wait()
-
-
-class ServerProcess:
-    """``qapi-jobs-server`` as a process on a fixed port, so that it can come back on it."""
-
-    def __init__(self, data_dir: Path, port: int, *args: str) -> None:
-        self.address = f"127.0.0.1:{port}"
-        self._args = ("--listen", self.address, "--data-dir", str(data_dir), *args)
-        self._log = data_dir.parent / "server.log"
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        """Start it and wait for its "listening" line."""
-        with self._log.open("ab") as log:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "qapi_jobs.server",
-                *self._args,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
-        assert self._process.stdout is not None
-        async with asyncio.timeout(GUARD_TIMEOUT):
-            line = (await self._process.stdout.readline()).decode()
-        assert line.startswith(LISTENING), (line, self._log.read_text())
-
-    async def terminate(self) -> int:
-        """SIGTERM, as an orchestrator stops it; the exit code."""
-        assert self._process is not None
-        if self._process.returncode is None:
-            self._process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(GUARD_TIMEOUT):
-            return await self._process.wait()

@@ -1,9 +1,8 @@
-"""Shared pieces of the mesh tests: servers, images, scraping."""
+"""Shared pieces of the mesh tests: in-process servers and scraping their metrics."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,40 +10,18 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.grpc.app import JobsServer, build_server
-from qapi_jobs.server.grpc.config import ServerConfig
-from qapi_jobs.v1 import image_pb2
-
-KIB = 1 << 10
-MIB = 1 << 20
-GUARD_TIMEOUT = 30.0
-"""Upper bound on any wait, so that a broken setup fails a test instead of hanging it."""
-
-
-def raw_image(filename: str, size: int = MIB) -> image_pb2.BlockdevCreateOptions:
-    """Options that create a raw image."""
-    return image_pb2.BlockdevCreateOptions(
-        driver=image_pb2.IMAGE_DRIVER_RAW,
-        raw=image_pb2.ImageCreateOptionsRaw(filename=filename, size=size),
-    )
-
-
-def dense_file(data_dir: Path, name: str, size: int = MIB) -> str:
-    """A file full of data below ``data_dir``; returns its relative name."""
-    (data_dir / name).write_bytes(os.urandom(size))
-    return name
+from tests.support.servers import make_engine, server_config
 
 
 @asynccontextmanager
 async def running_server(data_dir: Path, **settings: Any) -> AsyncIterator[JobsServer]:
     """An in-process server on a free localhost port, with ``settings`` for its ServerConfig."""
     tracer_provider = settings.pop("tracer_provider", None)
-    config = ServerConfig(
-        data_dir=data_dir, listen=("127.0.0.1:0",), shutdown_grace=1.0, **settings
+    config = server_config(data_dir, **settings)
+    server = await build_server(
+        config, engine=make_engine(data_dir), tracer_provider=tracer_provider
     )
-    engine = BuiltinEngine(data_dir, chunk_size=64 * KIB)
-    server = await build_server(config, engine=engine, tracer_provider=tracer_provider)
     await server.start()
     try:
         yield server

@@ -10,8 +10,10 @@ from qapi_jobs.client import AsyncJobsClient, EventItem, QapiJobsError, Reconnec
 from qapi_jobs.server.cli import build_parser, config_from_args
 from qapi_jobs.server.grpc.app import grpc_options
 from qapi_jobs.server.grpc.config import ConnectionAgeConfig
+from tests.support.requests import raw_image
+from tests.support.timeouts import GUARD_TIMEOUT
 
-from .rig import GUARD_TIMEOUT, raw_image, running_server
+from .rig import running_server
 
 RECONNECTS = 2
 """Connection ends the watcher must live through."""

@@ -13,9 +13,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from qapi_jobs.client import AsyncJobsClient, JobNotFound
 from qapi_jobs.server.grpc.app import JobsServer
 from qapi_jobs.server.grpc.watch import WatchSettings
-from qapi_jobs.v1 import block_ops_pb2, watch_pb2, watch_pb2_grpc
+from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
+from tests.support.images import MIB, dense_file
+from tests.support.requests import FULL, raw_image
+from tests.support.timeouts import GUARD_TIMEOUT
 
-from .rig import GUARD_TIMEOUT, MIB, dense_file, raw_image, running_server, sample, scrape
+from .rig import running_server, sample, scrape
 
 JOBS = "qapi_jobs.v1.JobsService"
 WATCH = "qapi_jobs.v1.WatchService"
@@ -58,7 +61,7 @@ async def test_metrics_of_calls_jobs_and_watchers(tmp_path: Path) -> None:
             job_id="b1",
             device=source,
             target="b1.raw",
-            sync=block_ops_pb2.MIRROR_SYNC_MODE_FULL,
+            sync=FULL,
             auto_dismiss=False,
         )
         await client.wait_for_status("b1", "concluded", timeout=GUARD_TIMEOUT)

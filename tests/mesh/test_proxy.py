@@ -23,9 +23,11 @@ from qapi_jobs.client import (
     status_name,
 )
 from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
+from tests.support.requests import raw_image
+from tests.support.servers import ServerProcess
+from tests.support.timeouts import GUARD_TIMEOUT
 
-from .proxy import NGINX_SNIPPET, Nginx, ServerProcess
-from .rig import GUARD_TIMEOUT, raw_image
+from .proxy import NGINX_SNIPPET, Nginx
 
 DEPLOY_DOC = Path(__file__).parents[2] / "docs" / "deploy.md"
 IDLE_HEARTBEATS = 10
@@ -78,8 +80,8 @@ async def test_watchers_resync_and_miss_nothing_after_a_restart_behind_nginx(
             assert isinstance(await anext(items), Heartbeat)  # the stream is open
             await client.blockdev_create(job_id="c1", options=raw_image("c1.raw"))
             await job_events(items, "c1")
-            assert await backend.terminate() == 0
-            await backend.start()
+            assert await asyncio.to_thread(backend.stop) == 0
+            await asyncio.to_thread(backend.start)
             # Without a durable event log the restarted server is a new
             # instance: the watcher is told to forget and gets a snapshot.
             resync = await next_news(items)

@@ -14,8 +14,10 @@ from qapi_jobs.client import AsyncJobsClient, JobNotFound
 from qapi_jobs.client.channel import aio_channel
 from qapi_jobs.server.grpc.config import ConfigError
 from qapi_jobs.server.grpc.tracing import provider_from_env
+from tests.support.requests import raw_image
+from tests.support.timeouts import GUARD_TIMEOUT
 
-from .rig import GUARD_TIMEOUT, raw_image, running_server
+from .rig import running_server
 
 CREATE = "qapi_jobs.v1.JobsService/BlockdevCreate"
 
