@@ -19,12 +19,14 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 def nginx_config(directory: Path, *, port: int, backend: str, read_timeout: str) -> Path:
     """Write the tested configuration, with the test's addresses, into ``directory``."""
-    snippet = (
-        NGINX_SNIPPET.read_text()
-        .replace("server 127.0.0.1:50051;", f"server {backend};")
-        .replace("listen 8080 http2;", f"listen 127.0.0.1:{port} http2;")
-        .replace("grpc_read_timeout 60s;", f"grpc_read_timeout {read_timeout};")
-    )
+    snippet = NGINX_SNIPPET.read_text()
+    for documented, tested in (
+        ("server 127.0.0.1:50051;", f"server {backend};"),
+        ("listen 8080 http2;", f"listen 127.0.0.1:{port} http2;"),
+        ("grpc_read_timeout 60s;", f"grpc_read_timeout {read_timeout};"),
+    ):
+        assert documented in snippet, documented
+        snippet = snippet.replace(documented, tested)
     (directory / "qapi-jobs.conf").write_text(snippet)
     config = directory / "nginx.conf"
     config.write_text(

@@ -10,11 +10,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from qapi_jobs.client import AsyncJobsClient, JobNotFound
-from qapi_jobs.client.channel import aio_channel
+from qapi_jobs.client import AsyncJobsClient, Heartbeat, JobNotFound, JobsClient, tracing
+from qapi_jobs.client.channel import aio_channel, sync_channel
 from qapi_jobs.server.grpc.config import ConfigError
 from qapi_jobs.server.grpc.tracing import provider_from_env
 from tests.support.requests import raw_image
+from tests.support.servers import ThreadedServer
 from tests.support.timeouts import GUARD_TIMEOUT
 
 from .rig import running_server
@@ -59,6 +60,35 @@ async def test_spans_of_a_call_and_of_the_job_it_starts(tmp_path: Path) -> None:
     assert refused.status.status_code == StatusCode.ERROR
     assert refused.attributes is not None
     assert refused.attributes["rpc.grpc.status_code"] == 5  # NOT_FOUND
+
+
+def test_the_sync_client_traces_its_calls_when_given_a_provider(data_dir: Path) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    server = ThreadedServer(data_dir).start()
+    try:
+        with JobsClient(channel=sync_channel(server.address, tracer_provider=provider)) as client:
+            assert client.query_jobs() == []
+            # A traced stream can still be cancelled, as the watch helpers do.
+            items = client.watch_events(heartbeats=True, heartbeat_interval=0.1)
+            assert isinstance(next(items), Heartbeat)
+            items.close()
+        # Without a provider, given or set globally, channels stay as they are.
+        assert tracing.aio_interceptors() == []
+        plain = sync_channel(server.address)
+        assert tracing.intercept(plain) is plain
+        plain.close()
+    finally:
+        server.stop()
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert set(spans) == {
+        "qapi_jobs.v1.JobsService/QueryJobs",
+        "qapi_jobs.v1.WatchService/WatchEvents",
+    }
+    assert {span.kind for span in spans.values()} == {SpanKind.CLIENT}
+    stream = spans["qapi_jobs.v1.WatchService/WatchEvents"].attributes
+    assert stream is not None and stream["rpc.grpc.status_code"] == 1  # CANCELLED
 
 
 def test_tracing_follows_otel_traces_exporter() -> None:
