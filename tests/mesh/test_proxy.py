@@ -71,41 +71,61 @@ async def test_heartbeats_keep_an_idle_watch_open_through_nginx(nginx: Nginx) ->
                 await slow.read()
 
 
-async def test_watchers_resync_and_miss_nothing_after_a_restart_behind_nginx(
+async def test_watchers_miss_nothing_across_a_restart_behind_nginx(
     nginx: Nginx, backend: ServerProcess
 ) -> None:
     async with AsyncJobsClient(nginx.address, timeout=10) as client:
         items = client.watch_events(heartbeats=True)
         async with contextlib.aclosing(items), asyncio.timeout(GUARD_TIMEOUT):
-            assert isinstance(await anext(items), Heartbeat)  # the stream is open
+            opened = await anext(items)
+            assert isinstance(opened, Heartbeat)
             await client.blockdev_create(job_id="c1", options=raw_image("c1.raw"))
-            await job_events(items, "c1")
+            _, last = await job_events(items, "c1", after=opened.sequence)
             assert await asyncio.to_thread(backend.stop) == 0
             await asyncio.to_thread(backend.start)
-            # Without a durable event log the restarted server is a new
-            # instance: the watcher is told to forget and gets a snapshot.
-            resync = await next_news(items)
-            assert isinstance(resync, Resync) and resync.reason == "INSTANCE_CHANGED"
+            if await instance_id(client.channel) == opened.instance_id:
+                # A durable event log: the watcher resumes where it was.
+                after = last
+            else:
+                # An event log in memory: the restarted server is a new
+                # instance, so the watcher is told to forget and relists.
+                resync = await next_news(items)
+                assert isinstance(resync, Resync) and resync.reason == "INSTANCE_CHANGED"
+                after = resync.sequence
             await client.blockdev_create(job_id="c2", options=raw_image("c2.raw"))
-            statuses = await job_events(items, "c2", after=resync.sequence)
+            statuses, _ = await job_events(items, "c2", after=after)
             assert statuses[0] == "created" and statuses[-1] == "concluded"
 
 
+async def instance_id(channel: grpc.aio.Channel) -> str:
+    """The server's instance id, from the end of a WatchEvents snapshot."""
+    call = watch_pb2_grpc.WatchServiceStub(channel).WatchEvents(
+        watch_pb2.WatchEventsRequest(send_initial_snapshot=True)
+    )
+    async for response in call:
+        if response.HasField("snapshot_end"):
+            call.cancel()
+            return str(response.snapshot_end.instance_id)
+    raise AssertionError("the snapshot did not end")
+
+
 async def job_events(
-    items: AsyncIterator[WatchItem], job_id: str, after: int | None = None
-) -> list[str]:
-    """The statuses of ``job_id`` until it concluded; with ``after``, check that none is missing."""
+    items: AsyncIterator[WatchItem], job_id: str, *, after: int
+) -> tuple[list[str], int]:
+    """The statuses of ``job_id`` until it concluded, and the last sequence number read.
+
+    Every event must follow sequence number ``after`` without a gap.
+    """
     statuses: list[str] = []
     while "concluded" not in statuses:
         item = await next_news(items)
         assert isinstance(item, EventItem)
-        if after is not None:
-            after += 1
-            assert item.sequence == after
+        after += 1
+        assert item.sequence == after
         change = item.event.job_status_change
         if item.event.WhichOneof("kind") == "job_status_change" and change.id == job_id:
             statuses.append(status_name(change.status))
-    return statuses
+    return statuses, after
 
 
 async def next_news(items: AsyncIterator[WatchItem]) -> WatchItem:
