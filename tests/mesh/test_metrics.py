@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from qapi_jobs.client import AsyncJobsClient, JobNotFound
-from qapi_jobs.server.grpc.app import JobsServer
+from qapi_jobs.server.grpc.app import JobsServer, ListenError
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
 from tests.support.images import MIB, dense_file
@@ -133,3 +134,21 @@ async def test_metrics_are_off_unless_asked_for(tmp_path: Path) -> None:
     async with running_server(tmp_path) as server:
         assert server.observability.metrics is None
         assert server.observability.interceptors() == []
+
+
+async def test_the_endpoint_serves_metrics_only(tmp_path: Path) -> None:
+    async with running_server(tmp_path, metrics_listen="127.0.0.1:0") as server:
+        host, _, port = metrics_address(server).rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET / HTTP/1.1\r\nHost: metrics\r\n\r\n")
+        response = await reader.read()
+        writer.close()
+        assert response.startswith(b"HTTP/1.1 404 ") and response.endswith(b"/metrics\n")
+
+
+async def test_a_busy_metrics_address_is_a_listen_error(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(ListenError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
+            async with running_server(tmp_path, metrics_listen=f"127.0.0.1:{port}"):
+                pass

@@ -249,6 +249,7 @@ async def build_server(
     try:
         await observability.start()
     except OSError as exc:
+        await server.stop(None)  # release the gRPC ports bound above
         raise ListenError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
     return JobsServer(
         config,
