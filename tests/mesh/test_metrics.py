@@ -99,6 +99,9 @@ async def test_metrics_of_calls_jobs_and_watchers(tmp_path: Path) -> None:
         last = server.manager.events.last_seq
         assert sample(samples, "qapi_jobs_event_log_last_sequence") == last
         assert sample(samples, "qapi_jobs_event_log_events") == last
+        capacity = server.manager.events.retention
+        assert sample(samples, "qapi_jobs_event_log_capacity") == capacity
+        assert sample(samples, "qapi_jobs_event_subscribers") == 2  # the two watchers
         assert sample(samples, "qapi_jobs_engine_up", engine="builtin") == 1
         assert sample(samples, "qapi_jobs_jobs", type="backup", status="concluded") is None
         resumed.cancel()
