@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qapi_jobs.client.calls import AsyncCaller
+from qapi_jobs.client.async_calls import AsyncCaller
 from qapi_jobs.v1 import (
     block_job_pb2,
     block_ops_pb2,

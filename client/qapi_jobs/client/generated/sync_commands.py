@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qapi_jobs.client.calls import SyncCaller
+from qapi_jobs.client.sync_calls import SyncCaller
 from qapi_jobs.v1 import (
     block_job_pb2,
     block_ops_pb2,
