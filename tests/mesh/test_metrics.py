@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from qapi_jobs.client import AsyncJobsClient, JobNotFound
+from qapi_jobs.server.cli import LISTENING, METRICS
 from qapi_jobs.server.grpc.app import JobsServer, ListenError
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
@@ -155,3 +158,24 @@ async def test_a_busy_metrics_address_is_a_listen_error(tmp_path: Path) -> None:
         with pytest.raises(ListenError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
             async with running_server(tmp_path, metrics_listen=f"127.0.0.1:{port}"):
                 pass
+
+
+async def test_the_server_prints_its_metrics_url(data_dir: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "qapi_jobs.server", "--listen", "127.0.0.1:0"),
+        *("--data-dir", str(data_dir), "--metrics-listen", "127.0.0.1:0"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(GUARD_TIMEOUT):
+            assert (await process.stdout.readline()).startswith(LISTENING.encode())
+            line = (await process.stdout.readline()).decode()
+        assert line.startswith(f"{METRICS} http://127.0.0.1:") and line.endswith("/metrics\n")
+        address = line.split("//")[1].removesuffix("/metrics\n")
+        samples = await scrape(address)
+        assert sample(samples, "qapi_jobs_engine_up", engine="builtin") == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await process.wait() == 0

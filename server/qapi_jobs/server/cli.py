@@ -5,7 +5,11 @@ Once the server listens, one line goes to stdout::
     qapi-jobs listening on 127.0.0.1:50051
 
 (several addresses are separated by ", "), so that scripts started with
-port 0 can read the port.  Logs go to stderr.
+port 0 can read the port.  With ``--metrics-listen`` a second line follows::
+
+    qapi-jobs metrics on http://127.0.0.1:9464/metrics
+
+Logs go to stderr.
 
 Exit codes, chosen not to clash with those of the client's commands
 (:mod:`qapi_jobs.client.cli.exitcodes`): 0 after a signal-triggered
@@ -36,6 +40,7 @@ from qapi_jobs.server.grpc.config import (
     TlsConfig,
 )
 from qapi_jobs.server.grpc.logs import LOG_FORMATS, configure_logging
+from qapi_jobs.server.grpc.metrics_http import METRICS_PATH
 from qapi_jobs.server.grpc.tracing import provider_from_env
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.server.jobs.events import DEFAULT_RETENTION
@@ -44,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 LISTENING = "qapi-jobs listening on"
 """The start of the line printed to stdout once the server accepts calls."""
+METRICS = "qapi-jobs metrics on"
+"""The start of the line naming the metrics URL, after the LISTENING line."""
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 EXIT_CONFIG = 2
 EXIT_LISTEN = 11
@@ -255,6 +262,7 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         await server.start()
         print(f"{LISTENING} {', '.join(server.addresses)}", flush=True)
+        _print_metrics_url(server)
         await stop.wait()
         logger.info("signal received; shutting down")
     finally:
@@ -264,6 +272,12 @@ async def serve(args: argparse.Namespace) -> int:
         if tracer_provider is not None:
             await asyncio.to_thread(tracer_provider.shutdown)
     return 0 if stopped else EXIT_STUCK
+
+
+def _print_metrics_url(server: JobsServer) -> None:
+    metrics = server.observability.metrics
+    if metrics is not None and metrics.endpoint is not None:
+        print(f"{METRICS} http://{metrics.endpoint.address}{METRICS_PATH}", flush=True)
 
 
 async def _stop_within_bound(server: JobsServer) -> bool:
