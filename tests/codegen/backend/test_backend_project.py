@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from qapi_jobs.codegen.backends.proto import LOCK_NAME
+from qapi_jobs.codegen.backends.proto.option_writer import OPTIONS_PATH
 from qapi_jobs.codegen.backends.proto.output import PYTHON_COMPANIONS, is_generated
-from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH
 from qapi_jobs.codegen.cli import main
 from tests.support.paths import REPO
 
