@@ -5,7 +5,11 @@ Once the server listens, one line goes to stdout::
     qapi-jobs listening on 127.0.0.1:50051
 
 (several addresses are separated by ", "), so that scripts started with
-port 0 can read the port.  Logs go to stderr.
+port 0 can read the port.  With ``--metrics-listen`` a second line follows::
+
+    qapi-jobs metrics on http://127.0.0.1:9464/metrics
+
+Logs go to stderr.
 
 Exit codes, chosen not to clash with those of the client's commands
 (:mod:`qapi_jobs.client.cli.exitcodes`): 0 after a signal-triggered
@@ -31,10 +35,13 @@ from qapi_jobs.server.grpc.config import (
     DEFAULT_SHUTDOWN_GRACE,
     ENGINES,
     ConfigError,
+    ConnectionAgeConfig,
     ServerConfig,
     TlsConfig,
 )
 from qapi_jobs.server.grpc.logs import LOG_FORMATS, configure_logging
+from qapi_jobs.server.grpc.metrics_http import METRICS_PATH
+from qapi_jobs.server.grpc.tracing import provider_from_env
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.server.jobs.events import DEFAULT_RETENTION
 
@@ -42,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 LISTENING = "qapi-jobs listening on"
 """The start of the line printed to stdout once the server accepts calls."""
+METRICS = "qapi-jobs metrics on"
+"""The start of the line naming the metrics URL, after the LISTENING line."""
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 EXIT_CONFIG = 2
 EXIT_LISTEN = 11
@@ -153,6 +162,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse clients without a certificate signed by --tls-client-ca (mutual TLS)",
     )
+    _add_mesh_arguments(parser)
     logs = parser.add_argument_group("logging")
     logs.add_argument(
         "--log-format", choices=LOG_FORMATS, default="text", help="(default: %(default)s)"
@@ -163,6 +173,32 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         default="info",
         help="debug also logs every job event (default: %(default)s)",
+    )
+
+
+def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
+    mesh = parser.add_argument_group(
+        "metrics and proxies", "tracing follows the OTEL_* environment variables"
+    )
+    mesh.add_argument(
+        "--metrics-listen",
+        metavar="ADDR",
+        help="HOST:PORT serving Prometheus metrics at /metrics (default: no metrics)",
+    )
+    mesh.add_argument(
+        "--max-connection-age",
+        type=_positive_float,
+        metavar="S",
+        help="send GOAWAY on connections older than this, so clients spread over "
+        "new backends (default: never)",
+    )
+    mesh.add_argument(
+        "--max-connection-age-grace",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="seconds calls get on a connection after its GOAWAY; watchers then resume "
+        "(default: %(default)s)",
     )
 
 
@@ -197,6 +233,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         event_retention=args.event_retention,
         max_message_size=args.max_message_size,
         shutdown_grace=args.shutdown_grace,
+        metrics_listen=args.metrics_listen,
+        connection_age=None
+        if args.max_connection_age is None
+        else ConnectionAgeConfig(
+            max_age=args.max_connection_age, grace=args.max_connection_age_grace
+        ),
     )
 
 
@@ -205,7 +247,8 @@ async def serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         config = config_from_args(args)
-        server = await build_server(config)
+        tracer_provider = provider_from_env()
+        server = await build_server(config, tracer_provider=tracer_provider)
     except ConfigError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -219,13 +262,22 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         await server.start()
         print(f"{LISTENING} {', '.join(server.addresses)}", flush=True)
+        _print_metrics_url(server)
         await stop.wait()
         logger.info("signal received; shutting down")
     finally:
         stopped = await _stop_within_bound(server)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if tracer_provider is not None:
+            await asyncio.to_thread(tracer_provider.shutdown)
     return 0 if stopped else EXIT_STUCK
+
+
+def _print_metrics_url(server: JobsServer) -> None:
+    metrics = server.observability.metrics
+    if metrics is not None and metrics.endpoint is not None:
+        print(f"{METRICS} http://{metrics.endpoint.address}{METRICS_PATH}", flush=True)
 
 
 async def _stop_within_bound(server: JobsServer) -> bool:

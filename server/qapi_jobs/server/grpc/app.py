@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 
 from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
@@ -36,6 +37,7 @@ from qapi_jobs.server.grpc.credentials import server_credentials
 from qapi_jobs.server.grpc.jobs_service import SERVICE_NAME as JOBS_SERVICE
 from qapi_jobs.server.grpc.jobs_service import add_jobs_service
 from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
+from qapi_jobs.server.grpc.observability import Observability
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
@@ -79,6 +81,7 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.server.max_pending_requests", 20_000),
         ("grpc.server.max_pending_requests_hard_limit", 40_000),
         *config.keepalive.channel_options(),
+        *(config.connection_age.channel_options() if config.connection_age else ()),
     ]
 
 
@@ -95,6 +98,7 @@ class JobsServer:
         health: health_aio.HealthServicer,
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
+        observability: Observability,
     ) -> None:
         self.config = config
         self.manager = manager
@@ -104,6 +108,8 @@ class JobsServer:
         self.grpc_server = server
         self.addresses = addresses
         """Where clients connect, e.g. ``127.0.0.1:43121`` (ports chosen when 0 was asked)."""
+        self.observability = observability
+        """Metrics and traces (each only when configured)."""
         self._started = False
         self._stopping: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
@@ -158,6 +164,7 @@ class JobsServer:
         finally:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
+            await self.observability.stop()
             self._stopped.set()
             logger.info("stopped")
 
@@ -206,13 +213,19 @@ def _listen(
     return tuple(bound)
 
 
-async def build_server(config: ServerConfig, *, engine: Engine | None = None) -> JobsServer:
+async def build_server(
+    config: ServerConfig,
+    *,
+    engine: Engine | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> JobsServer:
     """Build a server from ``config`` and bind its addresses; :meth:`JobsServer.start` it.
 
     ``engine`` replaces the one ``config.engine`` names (tests use a tuned
     builtin engine).  Raises ConfigError for an unusable configuration
     (unknown engine, missing data directory, unreadable TLS files) and
-    ListenError when an address cannot be bound.
+    ListenError when an address cannot be bound.  ``tracer_provider``
+    turns tracing on (see :mod:`.tracing`).
     """
     if engine is None:
         engine = await asyncio.to_thread(make_engine, config.engine, config.data_dir)
@@ -222,14 +235,22 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
     manager = JobManager(
         event_retention=config.event_retention, subscriber_max_lag=config.watch.max_lag
     )
-    server = grpc.aio.server(options=grpc_options(config))
-    watch = WatchServicer(manager, config.watch)
+    observability = Observability(manager, engine, config, SERVICES, tracer_provider)
+    server = grpc.aio.server(
+        options=grpc_options(config), interceptors=observability.interceptors()
+    )
+    watch = WatchServicer(manager, config.watch, observability.event_encoder())
     health = health_aio.HealthServicer()
     add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
     add_watch_service(watch, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(REFLECTED_SERVICES, server)
     addresses = _listen(server, config.listen, credentials)
+    try:
+        await observability.start()
+    except OSError as exc:
+        await server.stop(None)  # release the gRPC ports bound above
+        raise ListenError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
     return JobsServer(
         config,
         manager=manager,
@@ -238,4 +259,5 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
         health=health,
         server=server,
         addresses=addresses,
+        observability=observability,
     )

@@ -62,6 +62,28 @@ class KeepaliveConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConnectionAgeConfig:
+    """Connections older than ``max_age`` seconds get GOAWAY, so that clients
+    spread over new backends; calls still open on them get ``grace`` seconds
+    more before the connection closes (watchers then resume on a new one)."""
+
+    max_age: float
+    grace: float = 30.0
+
+    def __post_init__(self) -> None:
+        _positive("maximum connection age", self.max_age)
+        if self.grace < 0:
+            raise ConfigError("the connection age grace cannot be negative")
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        """The gRPC core arguments for these settings."""
+        return [
+            ("grpc.max_connection_age_ms", round(self.max_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(self.grace * 1000)),
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     """Everything :func:`~qapi_jobs.server.grpc.app.build_server` needs.
 
@@ -78,6 +100,9 @@ class ServerConfig:
     event_retention: int = DEFAULT_RETENTION
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    metrics_listen: str | None = None
+    """HOST:PORT serving Prometheus metrics at /metrics; None: no metrics."""
+    connection_age: ConnectionAgeConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -93,6 +118,8 @@ class ServerConfig:
         _positive("job watch interval", self.watch.job_watch_interval)
         if self.shutdown_grace < 0:
             raise ConfigError("the shutdown grace cannot be negative")
+        if self.metrics_listen is not None and split_address(self.metrics_listen) is None:
+            raise ConfigError(f"metrics listen address {self.metrics_listen!r} must be HOST:PORT")
 
 
 def _positive(what: str, value: float) -> None:
