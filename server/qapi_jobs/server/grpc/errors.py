@@ -30,6 +30,7 @@ _CODES: dict[ErrorKind, int] = {
     ErrorKind.ALREADY_EXISTS: code_pb2.ALREADY_EXISTS,
     ErrorKind.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
     ErrorKind.UNSUPPORTED: code_pb2.FAILED_PRECONDITION,
+    ErrorKind.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
 }
 
 # Refusals that say "not here, not now" rather than "not in this state":

@@ -151,6 +151,11 @@ class JobManager:
         one ``clean()`` (see JobSpec): a refusal after that point cleans it
         here; a job that exists is cleaned when it is finalized.
         """
+        # QEMU checks the job id before the nodes' permissions.
+        if not valid_job_id(spec.job_id):
+            raise refusals.invalid_job_id(spec.job_id)
+        if spec.job_id in self._jobs:
+            raise refusals.job_id_in_use(spec.job_id)
         if spec.precheck is not None:
             spec.precheck()
         try:
@@ -160,10 +165,6 @@ class JobManager:
             raise
 
     def _new_job(self, spec: JobSpec, txn: JobTxn) -> Job:
-        if not valid_job_id(spec.job_id):
-            raise refusals.invalid_job_id(spec.job_id)
-        if spec.job_id in self._jobs:
-            raise refusals.job_id_in_use(spec.job_id)
         job = Job(spec, RateLimiter(clock=self._monotonic))
         self._jobs[job.id] = job
         txn.add(job)
