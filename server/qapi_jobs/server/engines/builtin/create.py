@@ -24,6 +24,7 @@ flush of a new file also commits its name.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from qapi_jobs.server.engines.builtin.transfer import error_text
 from qapi_jobs.server.jobs.driver import JobContext, JobFailed
 
 _FLUSH_FAILED = "Could not flush file to disk"
+MAX_FILE_SIZE = 2**63 - 1
+"""The largest file offset (off_t) Linux has."""
 
 RawPreallocation = Literal["off", "falloc", "full"]
 """The preallocation modes a raw image supports."""
@@ -66,6 +69,11 @@ class CreateDriver(ImageJob):
     async def work(self, ctx: JobContext) -> None:
         """Create the file and reserve its space as asked."""
         spec = self.spec
+        if spec.size > MAX_FILE_SIZE:
+            # What ftruncate says for a size no file offset can hold.
+            raise JobFailed(
+                f"Could not create '{quote(spec.target.name)}': {os.strerror(errno.EFBIG)}"
+            )
         ctx.set_progress_total(spec.size)
         if spec.preallocation == "full":
             await self._preallocate_full(ctx)
