@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from qapi_jobs.server.grpc.echo import MESSAGE_LIMIT, bounded
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.transcoder import TranscodeError
 
@@ -45,8 +46,14 @@ def error_status(
     metadata: Mapping[str, str] | None = None,
     extra_details: Sequence[Message] = (),
 ) -> grpc.Status:
-    """A gRPC status whose details hold one ErrorInfo, then ``extra_details``."""
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=dict(metadata or {}))
+    """A gRPC status whose details hold one ErrorInfo, then ``extra_details``.
+
+    The message and metadata may repeat client input, so they are bounded
+    and escaped (see :mod:`.echo`).
+    """
+    message = bounded(message, MESSAGE_LIMIT)
+    metadata = {key: bounded(value) for key, value in (metadata or {}).items()}
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
     details = []
     for detail_message in (info, *extra_details):
         detail = any_pb2.Any()
