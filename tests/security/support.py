@@ -1,11 +1,17 @@
-"""Helpers for the attack tests: run jobs on a real job manager, make files."""
+"""Helpers for the attack tests: jobs on a real job manager, files, failed calls."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs import events as ev
@@ -67,3 +73,29 @@ async def _conclude(manager: JobManager, job_id: str) -> str:
     if info is not None:
         await manager.job_dismiss(job_id)
     return "completed" if error is None else f"failed {error}"
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason a failed call carried."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, f"no status details in {error!r}"
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.reason
+    raise AssertionError(f"no ErrorInfo in {error!r}")
+
+
+async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+    """The error ``call`` fails with (it must fail)."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error
+    raise AssertionError("the call succeeded")
+
+
+async def healthy(channel: grpc.aio.Channel) -> bool:
+    """Whether the server answers a health check with SERVING."""
+    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    return reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from qapi_jobs.server.engines.builtin.paths import DEFAULT_NEW_FILE_MODE
 from qapi_jobs.server.grpc.app import JobsServer, ListenError, build_server
 from qapi_jobs.server.grpc.config import (
     DEFAULT_LISTEN,
@@ -31,12 +32,14 @@ from qapi_jobs.server.grpc.config import (
     DEFAULT_SHUTDOWN_GRACE,
     ENGINES,
     ConfigError,
+    LimitsConfig,
     ServerConfig,
     TlsConfig,
 )
 from qapi_jobs.server.grpc.logs import LOG_FORMATS, configure_logging
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.server.jobs.events import DEFAULT_RETENTION
+from qapi_jobs.server.jobs.limits import JobLimits
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,45 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return value
+
+
+def _file_mode(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text}") from None
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"must be within 0 and 0777, not {text}")
+    return value
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = LimitsConfig()
+    jobs = defaults.jobs
+    limits = parser.add_argument_group(
+        "limits", "past a limit, calls fail with RESOURCE_EXHAUSTED naming it"
+    )
+    for flag, kind, default, metavar, text in (
+        ("--max-request-size", _positive_int, defaults.max_request_size, "BYTES",
+         "largest request message received"),
+        ("--max-jobs", _positive_int, jobs.max_jobs, "N",
+         "jobs that exist at once, concluded ones included until dismissed"),
+        ("--max-running-jobs", _positive_int, jobs.max_running_jobs, "N",
+         "jobs at work at once"),
+        ("--max-job-id-length", _positive_int, jobs.max_job_id_length, "N",
+         "characters in a job id"),
+        ("--max-open-files", _positive_int, defaults.max_open_files, "N",
+         "descriptors the images of live jobs may hold (two per image)"),
+        ("--max-streams-per-connection", _positive_int, defaults.max_streams_per_connection,
+         "N", "watch and event streams open at once on one connection"),
+        ("--max-connections", _positive_int, defaults.max_connections, "N",
+         "client connections at once"),
+        ("--idle-timeout", _positive_float, defaults.idle_timeout, "S",
+         "seconds after which a connection without calls is closed"),
+    ):  # fmt: skip
+        limits.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default: %(default)s)"
+        )
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,19 +181,43 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="default shortest time between two WatchJobs snapshots (default: %(default)s)",
     )
-    tls = parser.add_argument_group("TLS")
+    tls = parser.add_argument_group("TLS and authorisation")
     tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="server certificate (PEM)")
     tls.add_argument("--tls-key", type=Path, metavar="FILE", help="server private key (PEM)")
     tls.add_argument(
         "--tls-client-ca",
         type=Path,
         metavar="FILE",
-        help="CA certificates (PEM) that client certificates are verified against",
+        help="CA certificates (PEM) that client certificates are verified against; every "
+        "client must then present one (mutual TLS)",
     )
     tls.add_argument(
         "--require-client-auth",
         action="store_true",
-        help="refuse clients without a certificate signed by --tls-client-ca (mutual TLS)",
+        help="refuse clients without a certificate signed by --tls-client-ca (mutual TLS); "
+        "implied by --tls-client-ca",
+    )
+    tls.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="authorisation policy (TOML) mapping certificate identities and bearer tokens "
+        "to roles; without one every client may do everything",
+    )
+    _add_limit_arguments(parser)
+    images = parser.add_argument_group("image files")
+    images.add_argument(
+        "--new-file-mode",
+        type=_file_mode,
+        default=DEFAULT_NEW_FILE_MODE,
+        metavar="MODE",
+        help="permissions (octal) of image files the jobs create (default: 0600)",
+    )
+    images.add_argument(
+        "--allow-hard-links",
+        action="store_true",
+        help="accept images with more than one hard link (refused by default: another "
+        "link may lie outside the data directory)",
     )
     logs = parser.add_argument_group("logging")
     logs.add_argument(
@@ -186,8 +252,21 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             job_watch_interval=args.job_watch_interval,
             max_lag=args.watcher_max_lag,
         )
+        jobs = JobLimits(
+            max_jobs=args.max_jobs,
+            max_running_jobs=args.max_running_jobs,
+            max_job_id_length=args.max_job_id_length,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    limits = LimitsConfig(
+        max_request_size=args.max_request_size,
+        max_streams_per_connection=args.max_streams_per_connection,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+        max_open_files=args.max_open_files,
+        jobs=jobs,
+    )
     return ServerConfig(
         data_dir=args.data_dir,
         listen=tuple(args.listen or (DEFAULT_LISTEN,)),
@@ -197,6 +276,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         event_retention=args.event_retention,
         max_message_size=args.max_message_size,
         shutdown_grace=args.shutdown_grace,
+        limits=limits,
+        new_file_mode=args.new_file_mode,
+        allow_hard_links=args.allow_hard_links,
+        policy=args.policy,
     )
 
 
