@@ -82,7 +82,7 @@ def reason_of(error: grpc.aio.AioRpcError) -> str:
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return info.reason
+            return str(info.reason)
     raise AssertionError(f"no ErrorInfo in {error!r}")
 
 
@@ -97,5 +97,6 @@ async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
 
 async def healthy(channel: grpc.aio.Channel) -> bool:
     """Whether the server answers a health check with SERVING."""
-    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub: Any = health_pb2_grpc.HealthStub(channel)
+    reply = await stub.Check(health_pb2.HealthCheckRequest())
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -124,17 +124,22 @@ async def test_idle_connections_are_closed(config: ServerConfig) -> None:
             while state is grpc.ChannelConnectivity.READY:
                 await channel.wait_for_state_change(state)
                 state = channel.get_state()
-        assert state is not grpc.ChannelConnectivity.READY
+        assert state in (
+            grpc.ChannelConnectivity.IDLE,
+            grpc.ChannelConnectivity.CONNECTING,
+            grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+        )
 
 
 async def test_undecodable_requests_are_invalid_arguments(channel: grpc.aio.Channel) -> None:
     garbage = b"\xff\xff\xff\xff"
     for method in ("/qapi_jobs.v1.JobsService/JobPause", "/qapi_jobs.v1.WatchService/WatchJobs"):
         if method.endswith("WatchJobs"):
-            call: Any = channel.unary_stream(method)(garbage)
-            error = await failure(call.read())
+            stream: Any = channel.unary_stream(method)
+            error = await failure(stream(garbage).read())
         else:
-            error = await failure(channel.unary_unary(method)(garbage))
+            unary: Any = channel.unary_unary(method)
+            error = await failure(unary(garbage))
         assert (error.code(), reason_of(error)) == (
             grpc.StatusCode.INVALID_ARGUMENT,
             "UNDECODABLE_REQUEST",

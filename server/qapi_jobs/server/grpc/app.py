@@ -169,7 +169,6 @@ class JobsServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         await self.health.enter_graceful_shutdown()
-        self.health.end_watches()
         # New calls are refused from here on; calls in flight keep running.
         stopping = asyncio.ensure_future(self.grpc_server.stop(grace))
         try:
