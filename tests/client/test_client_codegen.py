@@ -28,12 +28,11 @@ from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.lockfile import Lock
 from qapi_jobs.codegen.protoc import compile_python
 from qapi_jobs.v1 import service_pb2
+from tests.support.paths import QEMU_SCHEMA, REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "qapi" / "qapi-schema.json"
 GENERATED = REPO / "client" / "qapi_jobs" / "client" / "generated"
 LOCK = default_lock_path(REPO / "proto", "qapi_jobs.v1")
-QEMU_SCHEMA = Path("/work/shared/qemu-qapi/qapi-schema.json")
 RUFF = Path(sys.executable).with_name("ruff")
 
 NEW_COMMAND = """

@@ -16,9 +16,9 @@ from qapi_jobs.client import (
 )
 from qapi_jobs.client.errors import error_class, make_error
 from qapi_jobs.v1 import image_pb2
-
-from .jobs import FULL, SLOW, dense_file, raw_image
-from .servers import ThreadedServer, free_port
+from tests.support.images import dense_file
+from tests.support.requests import FULL, SLOW, raw_image
+from tests.support.servers import ThreadedServer, free_port
 
 DOMAIN = "qapi-jobs.qapi_jobs.v1"
 

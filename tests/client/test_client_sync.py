@@ -17,9 +17,9 @@ from qapi_jobs.client import (
     status_name,
 )
 from qapi_jobs.v1 import job_pb2, service_pb2
-
-from .jobs import FULL, MIB, SLOW, dense_file, raw_image
-from .servers import ThreadedServer
+from tests.support.images import MIB, dense_file
+from tests.support.requests import FULL, SLOW, raw_image
+from tests.support.servers import ThreadedServer
 
 
 def _statuses(items: list[EventItem], job_id: str) -> list[str]:

@@ -15,10 +15,9 @@ from qapi_jobs.server.engines.builtin.backup import BackupDriver
 from qapi_jobs.server.jobs.driver import IoErrorDecision, IoOperation
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.policy import BlockdevOnError
-
-from .conftest import TEST_CHUNK
-from .fakes import FakeContext, Outcome, run_job, wait_job
-from .images import KIB, MIB, allocated_bytes, data_ranges, make_dense, make_image
+from tests.support.fake_context import FakeContext, Outcome, run_job, wait_job
+from tests.support.images import KIB, MIB, allocated_bytes, data_ranges, make_dense, make_image
+from tests.support.servers import TEST_CHUNK
 
 SPARSE_DATA = [(0, 256 * KIB), (MIB, 192 * KIB), (3 * MIB - 64 * KIB, 64 * KIB)]
 """Data at the start, in the middle and at the very end of a 3 MiB image."""

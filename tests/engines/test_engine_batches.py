@@ -14,9 +14,8 @@ from qapi_jobs.server.engines.builtin import BuiltinEngine, sparse
 from qapi_jobs.server.engines.builtin.batches import Batch, BatchCopier, BatchStopped, Run
 from qapi_jobs.server.engines.builtin.copy import BlockCopier, ImageIoError
 from qapi_jobs.server.jobs.driver import IoErrorDecision, IoOperation
-
-from .fakes import FakeContext, run_job
-from .images import KIB, MIB, data_ranges, make_dense, make_image
+from tests.support.fake_context import FakeContext, run_job
+from tests.support.images import KIB, MIB, data_ranges, make_dense, make_image
 
 STRIPES = [(offset, 256 * KIB) for offset in range(0, 4 * MIB, 512 * KIB)]
 """256 KiB of data, then 256 KiB of hole, over 4 MiB."""

@@ -6,9 +6,7 @@ succeeds if nothing was left holding them.
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +14,16 @@ import pytest
 
 from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin import BuiltinEngine
-from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.status import JobStatus
-
-from .images import KIB, MIB, make_dense
-
-GUARD_TIMEOUT = 30.0
-
-
-class Log:
-    """The ``id:status`` changes and ``[id:EVENT]`` block job events of a manager."""
-
-    def __init__(self, manager: JobManager) -> None:
-        self._subscription = manager.subscribe(0)
-        self.seen: list[str] = []
-
-    def _take(self, records: list[ev.EventRecord]) -> None:
-        for record in records:
-            data = record.data
-            if record.name == ev.JOB_STATUS_CHANGE:
-                self.seen.append(f"{data['id']}:{data['status']}")
-            else:
-                job_id = data.get("device", data.get("id"))
-                self.seen.append(f"[{job_id}:{record.name.removeprefix('BLOCK_JOB_')}]")
-
-    def drain(self) -> list[str]:
-        """Everything published so far (a refused command publishes before it returns)."""
-        self._take(self._subscription.get_nowait(10_000))
-        return self.seen
-
-    async def until(self, text: str) -> list[str]:
-        """Wait for the event described as ``text``; return everything seen."""
-        async with asyncio.timeout(GUARD_TIMEOUT):
-            while text not in self.seen:
-                self._take(await self._subscription.next_batch())
-        return self.seen
+from tests.support.events import Events
+from tests.support.images import KIB, MIB, make_dense
 
 
 @pytest.fixture
-async def manager() -> AsyncIterator[JobManager]:
-    jobs = JobManager()
-    yield jobs
-    await jobs.shutdown(grace=5.0)
-
-
-@pytest.fixture
-def log(manager: JobManager) -> Log:
-    return Log(manager)
+def log(manager: JobManager) -> Events:
+    return Events(manager.subscribe(0))
 
 
 @pytest.fixture
@@ -85,7 +44,12 @@ async def create_plan(engine: BuiltinEngine, job_id: str, filename: str) -> JobP
 
 
 async def assert_backup_runs(
-    manager: JobManager, engine: BuiltinEngine, log: Log, device: str, target: str, **members: Any
+    manager: JobManager,
+    engine: BuiltinEngine,
+    log: Events,
+    device: str,
+    target: str,
+    **members: Any,
 ) -> None:
     """A later backup of ``device`` onto ``target`` is created and completes."""
     plan = await backup_plan(engine, "later", device, target, **members)
@@ -101,7 +65,7 @@ def assert_busy(error: JobError, name: str, job_type: str = "backup") -> None:
 
 
 async def test_a_second_job_on_a_file_is_refused_when_created(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     # Both plans are made before either job exists, so both pass prepare;
     # the second would write the file the first reads.
@@ -123,7 +87,7 @@ async def test_a_second_job_on_a_file_is_refused_when_created(
 
 
 async def test_a_backup_onto_anothers_source_refuses_the_transaction(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     make_dense(data_dir / "b.img", MIB)
     plans = [
@@ -140,7 +104,7 @@ async def test_a_backup_onto_anothers_source_refuses_the_transaction(
 
 
 async def test_two_backups_onto_one_new_target_refuse_the_transaction(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     make_dense(data_dir / "other.img", MIB)
     plans = [
@@ -156,7 +120,7 @@ async def test_two_backups_onto_one_new_target_refuse_the_transaction(
 
 
 async def test_two_creates_of_one_file_refuse_the_transaction(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     plans = [await create_plan(engine, "c1", "new.img"), await create_plan(engine, "c2", "new.img")]
     with pytest.raises(JobError) as caught:
@@ -182,7 +146,7 @@ async def test_two_creates_of_one_file_refuse_the_transaction(
 async def test_a_creation_refused_after_the_claim_releases_it(
     manager: JobManager,
     engine: BuiltinEngine,
-    log: Log,
+    log: Events,
     disk: bytes,
     members: dict[str, Any],
     message: str,
@@ -200,7 +164,7 @@ async def test_a_creation_refused_after_the_claim_releases_it(
 
 
 async def test_a_failed_job_releases_its_files(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     make_dense(data_dir / "copy.img", MIB)
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img", mode="existing")
@@ -212,7 +176,7 @@ async def test_a_failed_job_releases_its_files(
 
 
 async def test_a_cancelled_job_releases_its_files(
-    manager: JobManager, engine: BuiltinEngine, log: Log, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, disk: bytes
 ) -> None:
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img")
     await manager.start(plan.job_spec())
@@ -233,6 +197,8 @@ async def test_shutdown_releases_the_files(engine: BuiltinEngine, disk: bytes) -
 
     second = JobManager()
     try:
-        await assert_backup_runs(second, engine, Log(second), "disk.img", "copy.img")
+        await assert_backup_runs(
+            second, engine, Events(second.subscribe(0)), "disk.img", "copy.img"
+        )
     finally:
         await second.shutdown(grace=5.0)

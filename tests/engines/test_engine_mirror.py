@@ -9,9 +9,8 @@ from typing import Any
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.mirror import MirrorDriver
-
-from .fakes import FakeContext, Outcome, run_job, wait_job
-from .images import KIB, MIB, data_ranges, make_dense, make_image, overwrite
+from tests.support.fake_context import FakeContext, Outcome, run_job, wait_job
+from tests.support.images import KIB, MIB, data_ranges, make_dense, make_image, overwrite
 
 SIZE = 2 * MIB
 DATA = [(0, 128 * KIB), (MIB, 64 * KIB)]

@@ -11,8 +11,7 @@ import pytest
 from qapi_jobs.server.engines import JOB_COMMANDS, Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-
-from .images import MIB, make_dense
+from tests.support.images import MIB, make_dense
 
 NOT_FOUND = ErrorKind.NOT_FOUND
 INVALID = ErrorKind.INVALID_ARGUMENT

@@ -10,8 +10,7 @@ from qapi_jobs.server.jobs.driver import IoErrorDecision, IoOperation
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.policy import BlockdevOnError, IoStatus
 from qapi_jobs.server.jobs.status import JobStatus
-
-from .jobs_harness import Advance, Fail, Finish, Harness, IoError, RateLimit, Ready
+from tests.support.harness import Advance, Fail, Finish, Harness, IoError, RateLimit, Ready
 
 START = ["j:created", "j:running"]
 
@@ -584,8 +583,7 @@ async def test_set_speed_errors(harness: Harness) -> None:
 
 def test_speed_and_policies_only_for_block_jobs() -> None:
     from qapi_jobs.server.jobs.job import JobSpec
-
-    from .jobs_harness import ScriptedCreate
+    from tests.support.harness import ScriptedCreate
 
     with pytest.raises(ValueError, match="only block jobs"):
         JobSpec("c", ScriptedCreate(), speed=5)

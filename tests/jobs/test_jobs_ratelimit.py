@@ -8,8 +8,7 @@ import pytest
 
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.ratelimit import SLICE_SECONDS, RateLimiter
-
-from .jobs_harness import Finish, Harness, RateLimit
+from tests.support.harness import Finish, Harness, RateLimit
 
 
 class FakeClock:

@@ -22,8 +22,7 @@ from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.policy import BlockdevOnError
 from qapi_jobs.server.jobs.status import TRANSITIONS, JobStatus
-
-from .jobs_harness import Advance, Fail, Finish, Harness, IoError, Ready, Step
+from tests.support.harness import Advance, Fail, Finish, Harness, IoError, Ready, Step
 
 IDS = st.sampled_from(["a", "b", "c", "d"])
 KINDS = st.sampled_from(["backup", "mirror", "create"])

@@ -13,8 +13,7 @@ from qapi_jobs.server.jobs.status import (
     TransitionError,
     check_transition,
 )
-
-from .jobs_harness import Finish, Harness, Ready
+from tests.support.harness import Finish, Harness, Ready
 
 LETTERS = "UCRPYSWDXEN"
 STATUS_BY_LETTER = dict(zip(LETTERS, JobStatus, strict=True))

@@ -40,7 +40,7 @@ DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
@@ -51,9 +51,9 @@ def policy(tmp_path: Path) -> Path:
     return path
 
 
-def tls(pki: Path) -> TlsConfig:
+def tls(certs: Path) -> TlsConfig:
     """The server's certificate, with the test CA for client certificates (and nothing more)."""
-    return TlsConfig(cert=pki / "server.pem", key=pki / "server.key", client_ca=pki / "ca.pem")
+    return TlsConfig(cert=certs / "server.pem", key=certs / "server.key", client_ca=certs / "ca.pem")
 
 
 @contextlib.asynccontextmanager
@@ -66,11 +66,11 @@ async def serving(config: ServerConfig) -> AsyncIterator[str]:
         await server.stop()
 
 
-def client(pki: Path, address: str, who: str | None) -> grpc.aio.Channel:
+def client(certs: Path, address: str, who: str | None) -> grpc.aio.Channel:
     """A TLS channel presenting ``who``'s certificate (none for None)."""
-    key = None if who is None else (pki / f"{who}.key").read_bytes()
-    cert = None if who is None else (pki / f"{who}.pem").read_bytes()
-    credentials = grpc.ssl_channel_credentials((pki / "ca.pem").read_bytes(), key, cert)
+    key = None if who is None else (certs / f"{who}.key").read_bytes()
+    cert = None if who is None else (certs / f"{who}.pem").read_bytes()
+    credentials = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), key, cert)
     return grpc.aio.secure_channel(address, credentials)
 
 
@@ -82,27 +82,27 @@ def create(job_id: str) -> service_pb2.BlockdevCreateRequest:
 
 
 async def test_a_client_ca_verifies_every_client_certificate(
-    config: ServerConfig, pki: Path
+    config: ServerConfig, certs: Path
 ) -> None:
-    async with serving(replace(config, tls=tls(pki))) as address:
+    async with serving(replace(config, tls=tls(certs))) as address:
         for who in ("rogue", None):
-            async with client(pki, address, who) as channel:
+            async with client(certs, address, who) as channel:
                 stub = service_pb2_grpc.JobsServiceStub(channel)
                 error = await failure(stub.QueryJobs(service_pb2.QueryJobsRequest(), timeout=10))
                 assert error.code() == grpc.StatusCode.UNAVAILABLE, who
-        async with client(pki, address, "reader") as channel:
+        async with client(certs, address, "reader") as channel:
             assert await healthy(channel)
 
 
 async def test_each_role_may_do_what_it_grants(
-    config: ServerConfig, pki: Path, policy: Path
+    config: ServerConfig, certs: Path, policy: Path
 ) -> None:
-    async with serving(replace(config, tls=tls(pki), policy=policy)) as address:
-        async with client(pki, address, "operator") as channel:
+    async with serving(replace(config, tls=tls(certs), policy=policy)) as address:
+        async with client(certs, address, "operator") as channel:
             stub = service_pb2_grpc.JobsServiceStub(channel)
             await stub.BlockdevCreate(create("op"))
             await stub.QueryJobs(service_pb2.QueryJobsRequest())
-        async with client(pki, address, "reader") as channel:
+        async with client(certs, address, "reader") as channel:
             stub = service_pb2_grpc.JobsServiceStub(channel)
             assert [job.id for job in (await stub.QueryJobs(service_pb2.QueryJobsRequest())).result]
             watch = watch_pb2_grpc.WatchServiceStub(channel).WatchJobs(watch_pb2.WatchJobsRequest())
@@ -117,7 +117,7 @@ async def test_each_role_may_do_what_it_grants(
                 assert (error.code(), reason_of(error)) == (DENIED, "PERMISSION_MISSING")
                 assert (error.details() or "").startswith("Permission 'operate' is needed for ")
                 assert "dns:reader.test.example does not have it" in (error.details() or "")
-        async with client(pki, address, "other") as channel:
+        async with client(certs, address, "other") as channel:
             stub = service_pb2_grpc.JobsServiceStub(channel)
             error = await failure(stub.QueryJobs(service_pb2.QueryJobsRequest()))
             assert error.code() == DENIED
@@ -160,11 +160,11 @@ def test_policy_mistakes_are_refused_at_start(tmp_path: Path, text: str, complai
         load_policy(path)
 
 
-def test_exposed_listening_is_warned_about(config: ServerConfig, pki: Path, policy: Path) -> None:
+def test_exposed_listening_is_warned_about(config: ServerConfig, certs: Path, policy: Path) -> None:
     exposed = replace(config, listen=("0.0.0.0:50051", "127.0.0.1:0"))
     warning = exposure_warning(exposed)
     assert warning is not None
     assert "0.0.0.0:50051" in warning and "127.0.0.1" not in warning.split(";")[0]
     assert "without TLS" in warning and "without an authorisation policy" in warning
-    assert exposure_warning(replace(exposed, tls=tls(pki), policy=policy)) is None
+    assert exposure_warning(replace(exposed, tls=tls(certs), policy=policy)) is None
     assert exposure_warning(config) is None, "loopback alone is fine"

@@ -81,6 +81,7 @@ def test_proto_then_python(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().err == ""
     package = out / "cli/v1"
     assert sorted(p.name for p in package.iterdir()) == [
+        "__init__.py",
         "qapi-proto.lock.json",
         "schema.proto",
         "schema_pb2.py",
@@ -94,6 +95,9 @@ def test_proto_then_python(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "service_pb2_grpc.pyi",
     ]
     assert (out / "qapi_jobs/qapi/v1/options_pb2.pyi").exists()
+    reexports = (package / "__init__.py").read_text()
+    assert "from .service_pb2_grpc import (\n    CliServiceServicer," in reexports
+    assert '"CliServiceStub",' in reexports
 
 
 def test_proto_with_python_flag_and_custom_lock(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from qapi_jobs.codegen.backends.proto import LOCK_NAME
 from qapi_jobs.codegen.backends.proto.output import PYTHON_COMPANIONS, is_generated
 from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH
 from qapi_jobs.codegen.cli import main
+from tests.support.paths import REPO
 
-from .tools import BIN, REPO, buf_lint
+from .tools import BIN, buf_lint
 
 PROTO = REPO / "proto"
 SCHEMA = REPO / "qapi" / "qapi-schema.json"

@@ -33,6 +33,12 @@ def make_dense(path: Path, size: int, *, seed: int = 2) -> bytes:
     return make_image(path, size, [(0, size)] if size else [], seed=seed)
 
 
+def dense_file(data_dir: Path, name: str, size: int = 2 * MIB) -> str:
+    """A file full of random data below ``data_dir``; returns its relative name."""
+    make_dense(data_dir / name, size)
+    return name
+
+
 def data_ranges(path: Path) -> list[tuple[int, int]]:
     """The file's data extents as SEEK_DATA/SEEK_HOLE report them."""
     ranges: list[tuple[int, int]] = []

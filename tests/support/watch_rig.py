@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
 from qapi_jobs.server.grpc.watch import WatchServicer, WatchSettings, add_to_server
 from qapi_jobs.server.jobs.driver import JobContext, JobDriver
@@ -217,18 +216,6 @@ async def open_rig(
 
 
 # ------------------------------------------------------------------ client side
-
-
-def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    """The ErrorInfo detail of a failed call."""
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            assert isinstance(value, bytes)
-            status = status_pb2.Status.FromString(value)
-            info = error_details_pb2.ErrorInfo()
-            assert status.details[0].Unpack(info)
-            return info
-    raise AssertionError(f"no status details in {error!r}")
 
 
 async def next_message(call: grpc.aio.UnaryStreamCall[Any, R]) -> R:

@@ -1,13 +1,10 @@
-"""Building requests the tests use again and again."""
+"""Building requests the tests send again and again."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from qapi_jobs.v1 import block_ops_pb2, image_pb2
 
-MIB = 1 << 20
+from .images import KIB, MIB
 
 
 def raw_image(filename: str, size: int = MIB) -> image_pb2.BlockdevCreateOptions:
@@ -18,12 +15,6 @@ def raw_image(filename: str, size: int = MIB) -> image_pb2.BlockdevCreateOptions
     )
 
 
-def dense_file(data_dir: Path, name: str, size: int = 2 * MIB) -> str:
-    """A file full of data below the data directory; returns its relative name."""
-    (data_dir / name).write_bytes(os.urandom(size))
-    return name
-
-
 FULL = block_ops_pb2.MIRROR_SYNC_MODE_FULL
-SLOW = 64 << 10
+SLOW = 64 * KIB
 """A speed limit (bytes/s) that keeps a backup of a few MiB running for seconds."""

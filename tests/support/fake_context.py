@@ -22,8 +22,9 @@ from qapi_jobs.server.jobs.driver import (
     JobFailed,
 )
 
+from .timeouts import GUARD_TIMEOUT
+
 _T = TypeVar("_T")
-GUARD_TIMEOUT = 30.0
 
 
 class FakeContext(JobContext):

@@ -16,7 +16,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.driver import (
     IoErrorDecision,
     IoOperation,
@@ -24,10 +23,11 @@ from qapi_jobs.server.jobs.driver import (
     JobDriver,
     JobFailed,
 )
-from qapi_jobs.server.jobs.events import EventRecord
 from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.policy import BlockdevOnError
+
+from .events import describe
 
 
 @dataclass(frozen=True)
@@ -277,26 +277,3 @@ class Harness:
     def mark(self) -> int:
         """The current last sequence number, to read only later events."""
         return self.manager.events.last_seq
-
-
-_SHORT = {
-    ev.BLOCK_JOB_READY: "READY",
-    ev.BLOCK_JOB_PENDING: "PENDING",
-    ev.BLOCK_JOB_COMPLETED: "COMPLETED",
-    ev.BLOCK_JOB_CANCELLED: "CANCELLED",
-    ev.BLOCK_JOB_ERROR: "ERROR",
-}
-
-
-def describe(record: EventRecord) -> str:
-    """``id:status`` for status changes, ``[id:EVENT ...]`` for BLOCK_JOB_* events."""
-    data = record.data
-    if record.name == ev.JOB_STATUS_CHANGE:
-        return f"{data['id']}:{data['status']}"
-    job_id = data.get("device", data.get("id"))
-    text = f"{job_id}:{_SHORT[record.name]}"
-    if record.name == ev.BLOCK_JOB_ERROR:
-        text += f" {data['operation']}/{data['action']}"
-    if "error" in data:
-        text += f" error={data['error']}"
-    return f"[{text}]"

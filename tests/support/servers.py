@@ -1,12 +1,11 @@
-"""Real servers for the client, CLI and Node tests.
+"""Real servers for the tests, all on ephemeral ports of 127.0.0.1.
 
-* :class:`ThreadedServer`: the grpc.aio server in a thread of its own with
-  its own event loop, so that synchronous clients (and the CLI's ``main``)
-  can call it from the test's thread;
-* :class:`ServerProcess`: ``python -m qapi_jobs.server`` as a
-  subprocess, for tests that stop and restart the server.
-
-The CLI tests load this file by path (``tests/cli/conftest.py``).
+* :func:`start_server`: the grpc.aio server on the caller's event loop;
+* :class:`ThreadedServer`: the same server in a thread of its own with its
+  own event loop, so that synchronous clients (and the CLI's ``main``) can
+  call it from the test's thread;
+* :class:`ServerProcess`: ``python -m qapi_jobs.server`` as a subprocess,
+  for tests that stop, kill and restart the server.
 """
 
 from __future__ import annotations
@@ -22,15 +21,36 @@ import sys
 import threading
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.grpc.app import JobsServer, build_server
 from qapi_jobs.server.grpc.config import ServerConfig
 
-START_TIMEOUT = 30.0
-TEST_CHUNK = 64 << 10
-"""Small copy chunks, so that speed limits keep a job running for a while."""
+from .images import KIB
+from .timeouts import GUARD_TIMEOUT
+
+TEST_CHUNK = 64 * KIB
+"""Small copy chunks, so that files of a few MiB take many steps (and speed limits bite)."""
+
+
+def make_engine(data_dir: Path, **options: Any) -> BuiltinEngine:
+    """The builtin engine on ``data_dir`` with the tests' small chunks."""
+    return BuiltinEngine(data_dir, chunk_size=TEST_CHUNK, **options)
+
+
+def server_config(data_dir: Path, **options: Any) -> ServerConfig:
+    """A server configuration on an ephemeral port with a short shutdown grace."""
+    options.setdefault("shutdown_grace", 1.0)
+    return ServerConfig(data_dir=data_dir, listen=("127.0.0.1:0",), **options)
+
+
+async def start_server(config: ServerConfig) -> JobsServer:
+    """Build and start a server on the running loop; the caller stops it."""
+    engine = make_engine(config.data_dir, mirror_poll_interval=0.01)
+    server = await build_server(config, engine=engine)
+    await server.start()
+    return server
 
 
 def free_port() -> int:
@@ -44,7 +64,7 @@ def free_port() -> int:
 class ThreadedServer:
     """An in-process server running on its own event loop thread."""
 
-    def __init__(self, data_dir: Path, **config: object) -> None:
+    def __init__(self, data_dir: Path, **config: Any) -> None:
         self.data_dir = data_dir
         self._config = config
         self._loop = asyncio.new_event_loop()
@@ -64,27 +84,18 @@ class ThreadedServer:
         return self
 
     async def _start(self) -> JobsServer:
-        config = ServerConfig(
-            data_dir=self.data_dir,
-            listen=("127.0.0.1:0",),
-            shutdown_grace=1.0,
-            **self._config,  # type: ignore[arg-type]
-        )
-        engine = BuiltinEngine(self.data_dir, chunk_size=TEST_CHUNK, mirror_poll_interval=0.01)
-        server = await build_server(config, engine=engine)
-        await server.start()
-        return server
+        return await start_server(server_config(self.data_dir, **self._config))
 
     def _run(self, coro: Coroutine[object, object, JobsServer]) -> JobsServer:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(START_TIMEOUT)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(GUARD_TIMEOUT)
 
     def stop(self) -> None:
         """Stop the server and its thread."""
         if self.server is not None:
             future = asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop)
-            future.result(START_TIMEOUT)
+            future.result(GUARD_TIMEOUT)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(START_TIMEOUT)
+        self._thread.join(GUARD_TIMEOUT)
         self._loop.close()
 
 
@@ -135,7 +146,7 @@ class ServerProcess:
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True).start()
         try:
-            line = lines.get(timeout=START_TIMEOUT)
+            line = lines.get(timeout=GUARD_TIMEOUT)
         except queue.Empty:
             line = None
         if line is None or "listening on" not in line:
@@ -150,7 +161,7 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(START_TIMEOUT)
+            return self.process.wait(GUARD_TIMEOUT)
         finally:
             self._close_pipes()
 
@@ -159,7 +170,7 @@ class ServerProcess:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.kill()
-        self.process.wait(START_TIMEOUT)
+        self.process.wait(GUARD_TIMEOUT)
         self._close_pipes()
 
     def _close_pipes(self) -> None:
