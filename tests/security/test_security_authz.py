@@ -53,7 +53,9 @@ def policy(tmp_path: Path) -> Path:
 
 def tls(certs: Path) -> TlsConfig:
     """The server's certificate, with the test CA for client certificates (and nothing more)."""
-    return TlsConfig(cert=certs / "server.pem", key=certs / "server.key", client_ca=certs / "ca.pem")
+    return TlsConfig(
+        cert=certs / "server.pem", key=certs / "server.key", client_ca=certs / "ca.pem"
+    )
 
 
 @contextlib.asynccontextmanager

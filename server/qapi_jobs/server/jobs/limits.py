@@ -15,7 +15,7 @@ from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
 DEFAULT_MAX_JOBS: Final = 1000
 DEFAULT_MAX_RUNNING_JOBS: Final = 64
-DEFAULT_MAX_JOB_ID_LENGTH: Final = 128
+DEFAULT_MAX_JOB_ID_LENGTH: Final = 1024
 
 
 @dataclass(frozen=True, kw_only=True)
