@@ -17,9 +17,9 @@ SIZE = 256 << 10
 
 
 def backup(job_id: str, device: str, target: str, **members: Any) -> dict[str, Any]:
-    # Slow enough to be running while the next job is created.
+    # A job waiting to be finalized still holds its files (and its id).
     arguments = {"job-id": job_id, "device": device, "target": target, "sync": "full"}
-    return arguments | {"speed": 1, **members}
+    return arguments | {"auto-finalize": False, **members}
 
 
 async def start(engine: BuiltinEngine, manager: JobManager, command: str, args: Any) -> None:

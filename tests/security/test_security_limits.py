@@ -69,7 +69,11 @@ async def test_number_of_jobs_and_of_running_jobs(config: ServerConfig, data_dir
     async with limited(config, jobs={"max_jobs": 2, "max_running_jobs": 1}) as (server, channel):
         write(data_dir / "disk.img", b"d" * (1 << 20))
         stub = service_pb2_grpc.JobsServiceStub(channel)
-        await stub.DriveBackup(backup("slow", "a.img", speed=1, **{"auto-dismiss": False}))
+        # A mirror stays at work until it is completed or cancelled.
+        mirror = {"job-id": "slow", "device": "disk.img", "target": "a.img", "sync": "full"}
+        await stub.DriveMirror(
+            decode_arguments(service_pb2.DriveMirrorRequest, mirror | {"auto-dismiss": False})
+        )
         error = await failure(stub.DriveBackup(backup("second", "b.img")))
         assert (error.code(), reason_of(error)) == (EXHAUSTED, "MAX_RUNNING_JOBS")
         assert "max-running-jobs (1)" in (error.details() or "")

@@ -82,10 +82,9 @@ async def test_watchers_see_the_cancellations_and_health_watch_ends(
         watch = watch_pb2_grpc.WatchServiceStub(channel).WatchEvents(
             watch_pb2.WatchEventsRequest(after_sequence=0)
         )
-        arguments = {"job-id": "b1", "device": "disk.img", "target": "c.img", "sync": "full"}
-        await stub.DriveBackup(
-            decode_arguments(service_pb2.DriveBackupRequest, arguments | {"speed": 1})
-        )
+        # A mirror keeps running until it is completed: only the shutdown ends it.
+        arguments = {"job-id": "m1", "device": "disk.img", "target": "c.img", "sync": "full"}
+        await stub.DriveMirror(decode_arguments(service_pb2.DriveMirrorRequest, arguments))
         statuses: list[int] = []
         async with asyncio.timeout(GUARD_TIMEOUT):
             while job_pb2.JOB_STATUS_RUNNING not in statuses:
@@ -98,7 +97,11 @@ async def test_watchers_see_the_cancellations_and_health_watch_ends(
                 # Watch streams end saying where to resume: after the cancellations.
                 assert error.code() == grpc.StatusCode.UNAVAILABLE
             health_seen = [item.status async for item in _rest(health_watch)]
-    assert statuses[-2:] == [job_pb2.JOB_STATUS_CONCLUDED, job_pb2.JOB_STATUS_NULL]
+    assert [status for status in statuses if status != -1][-3:] == [
+        job_pb2.JOB_STATUS_ABORTING,
+        job_pb2.JOB_STATUS_CONCLUDED,
+        job_pb2.JOB_STATUS_NULL,
+    ]
     assert health_seen[-1] == health_pb2.HealthCheckResponse.NOT_SERVING
     assert await health_watch.code() == grpc.StatusCode.OK
 
