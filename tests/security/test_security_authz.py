@@ -16,7 +16,7 @@ from qapi_jobs.server.grpc.app import build_server, exposure_warning
 from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, TlsConfig
 from qapi_jobs.server.grpc.policy import load_policy
 from qapi_jobs.transcoder import decode_arguments
-from qapi_jobs.v1 import service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
+from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
 
 from .pki import make_pki
 from .support import failure, healthy, reason_of
@@ -76,8 +76,8 @@ def client(certs: Path, address: str, who: str | None) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(address, credentials)
 
 
-def create(job_id: str) -> service_pb2.BlockdevCreateRequest:
-    options = {"driver": "raw", "filename": f"{job_id}.img", "size": 4096}
+def create(job_id: str, filename: str | None = None) -> service_pb2.BlockdevCreateRequest:
+    options = {"driver": "raw", "filename": filename or f"{job_id}.img", "size": 4096}
     return decode_arguments(
         service_pb2.BlockdevCreateRequest, {"job-id": job_id, "options": options}
     )
@@ -170,3 +170,54 @@ def test_exposed_listening_is_warned_about(config: ServerConfig, certs: Path, po
     assert "without TLS" in warning and "without an authorisation policy" in warning
     assert exposure_warning(replace(exposed, tls=tls(certs), policy=policy)) is None
     assert exposure_warning(config) is None, "loopback alone is fine"
+
+
+def _token_entry(name: str, token: str) -> str:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{digest}"\nroles = ["operator"]\n'
+
+
+async def test_jobs_owned_by_their_starter(config: ServerConfig, tmp_path: Path) -> None:
+    policy = tmp_path / "owners.toml"
+    policy.write_text("owner_only = true\n" + _token_entry("alice", "A") + _token_entry("bob", "B"))
+    alice: Any = (("authorization", "Bearer A"),)
+    bob: Any = (("authorization", "Bearer B"),)
+    async with (
+        serving(replace(config, policy=policy)) as address,
+        grpc.aio.insecure_channel(address) as channel,
+    ):
+        stub = service_pb2_grpc.JobsServiceStub(channel)
+        await stub.BlockdevCreate(create("a1"), metadata=alice)
+        listed = await stub.QueryJobs(service_pb2.QueryJobsRequest(), metadata=bob)
+        assert [job.id for job in listed.result] == ["a1"], "reading stays open"
+        error = await failure(stub.JobDismiss(service_pb2.JobDismissRequest(id="a1"), metadata=bob))
+        assert (error.code(), reason_of(error)) == (DENIED, "NOT_JOB_OWNER")
+        assert (
+            error.details()
+            == "Job 'a1' belongs to token:alice; only its owner may use job-dismiss on it"
+        )
+        await _concluded(stub, "a1", alice)
+        await stub.JobDismiss(service_pb2.JobDismissRequest(id="a1"), metadata=alice)
+        # A dismissed id is free for anyone, and then belongs to its new starter.
+        await stub.BlockdevCreate(create("a1", "bobs.img"), metadata=bob)
+        await _concluded(stub, "a1", bob)
+        error = await failure(
+            stub.JobDismiss(service_pb2.JobDismissRequest(id="a1"), metadata=alice)
+        )
+        assert reason_of(error) == "NOT_JOB_OWNER"
+
+
+async def _concluded(stub: Any, job_id: str, metadata: Any) -> None:
+    call = stub.StreamEvents(service_pb2.StreamEventsRequest(), metadata=metadata)
+    try:
+        while True:
+            listed = (
+                await stub.QueryJobs(service_pb2.QueryJobsRequest(), metadata=metadata)
+            ).result
+            if any(
+                job.id == job_id and job.status == job_pb2.JOB_STATUS_CONCLUDED for job in listed
+            ):
+                return
+            await call.read()
+    finally:
+        call.cancel()

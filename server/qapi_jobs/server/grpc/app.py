@@ -42,6 +42,7 @@ from qapi_jobs.server.grpc.health import DrainingHealthServicer
 from qapi_jobs.server.grpc.jobs_service import SERVICE_NAME as JOBS_SERVICE
 from qapi_jobs.server.grpc.jobs_service import add_jobs_service
 from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
+from qapi_jobs.server.grpc.owners import JobOwners
 from qapi_jobs.server.grpc.policy import load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
@@ -256,8 +257,14 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
         subscriber_max_lag=config.watch.max_lag,
         limits=config.limits.jobs,
     )
+    owners = JobOwners(
+        lambda: [info.id for info in manager.query_jobs()],
+        prune_above=2 * config.limits.jobs.max_jobs,
+    )
     guard = Guard(
-        policy=policy, max_streams_per_connection=config.limits.max_streams_per_connection
+        policy=policy,
+        max_streams_per_connection=config.limits.max_streams_per_connection,
+        owners=owners,
     )
     server = grpc.aio.server(options=grpc_options(config), interceptors=[guard])
     watch = WatchServicer(manager, config.watch)

@@ -5,6 +5,8 @@
   class).
 - With a policy, the caller's permissions (see :mod:`.policy`) are checked
   before the call runs; PERMISSION_DENIED names the permission missing.
+  With ``owner_only``, verbs on a job are left to the caller that started
+  it (see :mod:`.owners`).
 - Streams (watches, event streams) open at once on one connection are
   limited; past the limit, RESOURCE_EXHAUSTED names it.
 - Unary calls in flight are counted, so that a shutdown can let them
@@ -30,8 +32,9 @@ from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2
 
 from qapi_jobs.server.grpc.errors import error_status
+from qapi_jobs.server.grpc.owners import JobOwners, acted_on, created_ids
 from qapi_jobs.server.grpc.policy import Caller, Permission, Policy
-from qapi_jobs.transcoder import command_table
+from qapi_jobs.transcoder import TranscodeError, command_table, encode_arguments
 from qapi_jobs.v1 import service_pb2
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ _READ_COMMANDS: Final = frozenset(
     for command in command_table(_JOBS).values()
     if command.name.startswith("query-")
 )
+_COMMANDS: Final = {
+    f"/{_JOBS.full_name}/{command.method}": command.name
+    for command in command_table(_JOBS).values()
+}
 _OPERATE_PREFIX: Final = f"/{_JOBS.full_name}/"
 _STREAM_EVENTS: Final = f"/{_JOBS.full_name}/StreamEvents"
 
@@ -86,8 +93,15 @@ def _bearer(context: Context) -> str | None:
 class Guard(grpc.aio.ServerInterceptor):
     """The server's one interceptor (see the module docstring)."""
 
-    def __init__(self, *, policy: Policy | None, max_streams_per_connection: int) -> None:
+    def __init__(
+        self,
+        *,
+        policy: Policy | None,
+        max_streams_per_connection: int,
+        owners: JobOwners | None = None,
+    ) -> None:
         self.policy = policy
+        self.owners = owners if policy is not None and policy.owner_only else None
         self.max_streams = max_streams_per_connection
         self._streams: Counter[str] = Counter()
         self._unary_calls = 0
@@ -136,7 +150,7 @@ class Guard(grpc.aio.ServerInterceptor):
 
     async def _admit(
         self, request: object, context: Context, permission: Permission, method: str
-    ) -> None:
+    ) -> Caller | None:
         """Abort the call if its request did not decode or its caller lacks ``permission``."""
         if isinstance(request, _Undecodable):
             await _abort(
@@ -148,10 +162,11 @@ class Guard(grpc.aio.ServerInterceptor):
                 {"message_type": request.type_name},
             )
         if self.policy is None:
-            return
+            return None
         caller = self.policy.caller(_certificate_identities(context), _bearer(context))
         if permission not in caller.permissions:
             await _deny(context, caller, permission, method)
+        return caller
 
     def _unary(
         self, inner: Callable[..., Any], permission: Permission, method: str
@@ -160,14 +175,45 @@ class Guard(grpc.aio.ServerInterceptor):
             self._unary_calls += 1
             self._no_unary_calls.clear()
             try:
-                await self._admit(request, context, permission, method)
-                return await inner(request, context)
+                caller = await self._admit(request, context, permission, method)
+                command = _COMMANDS.get(method)
+                if self.owners is None or caller is None or command is None:
+                    return await inner(request, context)
+                return await self._as_owner(self.owners, caller, command, inner, request, context)
             finally:
                 self._unary_calls -= 1
                 if not self._unary_calls:
                     self._no_unary_calls.set()
 
         return behaviour
+
+    @staticmethod
+    async def _as_owner(
+        owners: JobOwners,
+        caller: Caller,
+        command: str,
+        inner: Callable[..., Any],
+        request: Any,
+        context: Context,
+    ) -> Any:
+        """Run a JobsService command if ``caller`` owns the job it acts on; note what it starts."""
+        try:
+            arguments = encode_arguments(request)
+        except TranscodeError:
+            return await inner(request, context)  # the command itself says what is wrong
+        job_id = acted_on(command, arguments)
+        if job_id is not None and not owners.may_act(caller, job_id):
+            await _abort(
+                context,
+                code_pb2.PERMISSION_DENIED,
+                f"Job '{job_id}' belongs to {owners.owner(job_id)}; only its owner may use "
+                f"{command} on it",
+                "NOT_JOB_OWNER",
+                {"job_id": job_id, "caller": caller.name},
+            )
+        response = await inner(request, context)
+        owners.record(caller, created_ids(command, arguments))
+        return response
 
     def _stream(
         self, inner: Callable[..., Any], permission: Permission, method: str

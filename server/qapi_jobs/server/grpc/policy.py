@@ -24,7 +24,9 @@ subject alternative names) or from an ``authorization: Bearer TOKEN``
 header; the file holds only a token's SHA-256, never the token.  The
 roles are ``read-only`` (queries, watches, event streams, reflection) and
 ``operator`` (all of that, plus starting jobs and every verb on them).
-Health checks need no role: probes are always answered.
+With ``owner_only = true`` at the top, an operator may use verbs only on
+the jobs it started itself (see :mod:`.owners`).  Health checks need no
+role: probes are always answered.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Policy:
     tokens: Mapping[str, str]
     """Token SHA-256 (hex) to the identity it proves."""
     anyone: frozenset[Permission] = frozenset()
+    owner_only: bool = False
 
     def caller(self, certificate_identities: Iterable[str], bearer: str | None) -> Caller:
         """The caller proving ``certificate_identities`` and presenting ``bearer`` (a token)."""
@@ -122,7 +125,7 @@ def _identity(entry: Mapping[str, Any], where: str) -> tuple[str, str | None]:
 
 def parse_policy(data: Mapping[str, Any]) -> Policy:
     """A policy from the parsed TOML document; ConfigError says what is wrong."""
-    unknown = set(data) - {"anyone", "principal"}
+    unknown = set(data) - {"anyone", "principal", "owner_only"}
     if unknown:
         raise ConfigError(f"policy: unknown keys {', '.join(sorted(unknown))}")
     by_identity: dict[str, frozenset[Permission]] = {}
@@ -138,7 +141,11 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         by_identity[identity] = _roles(entry, where)
         if digest is not None:
             tokens[digest] = identity
-    return Policy(by_identity, tokens, anyone=_roles(data.get("anyone", {}), "policy: [anyone]"))
+    owner_only = data.get("owner_only", False)
+    if not isinstance(owner_only, bool):
+        raise ConfigError("policy: owner_only must be true or false")
+    anyone = _roles(data.get("anyone", {}), "policy: [anyone]")
+    return Policy(by_identity, tokens, anyone=anyone, owner_only=owner_only)
 
 
 def load_policy(path: Path) -> Policy:
