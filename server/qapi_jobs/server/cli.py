@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Sequence
@@ -295,6 +297,7 @@ async def serve(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_LISTEN
+    _raise_descriptor_limit(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -309,6 +312,32 @@ async def serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return 0 if stopped else EXIT_STUCK
+
+
+DESCRIPTOR_RESERVE = 64
+"""Descriptors beyond images and connections: logs, the data directory, gRPC's own."""
+
+
+def _raise_descriptor_limit(config: ServerConfig) -> None:
+    """Lift the soft descriptor limit so that the configured limits are reached first.
+
+    Otherwise open images and idle sockets could use up the process's
+    descriptors and lock out new clients and health probes.
+    """
+    needed = config.limits.max_open_files + config.limits.max_connections + DESCRIPTOR_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "the descriptor limit (%d) is below what the limits allow (%d); lower "
+            "--max-open-files or --max-connections, or raise ulimit -n",
+            soft,
+            needed,
+        )
 
 
 async def _stop_within_bound(server: JobsServer) -> bool:
