@@ -81,7 +81,7 @@ def transcode_error_status(error: TranscodeError, command: str) -> grpc.Status:
     BadRequest field violation repeats it in machine-readable form.
     """
     violation = error_details_pb2.BadRequest.FieldViolation(
-        field=field_path(error), description=error.message
+        field=bounded(field_path(error)), description=bounded(error.message, MESSAGE_LIMIT)
     )
     return error_status(
         code_pb2.INVALID_ARGUMENT,
