@@ -41,14 +41,19 @@ test: setup
 	$(BIN)/pytest
 
 # Rebuild every generated file from qapi/: the .proto files and their lock,
-# the Python modules and stubs, and the typed client.
+# the Python modules and stubs, and the typed client (its synchronous half
+# generated from the asyncio one).
 generate: $(STAMP)
 	$(BIN)/python -m qapi_jobs.codegen proto qapi/qapi-schema.json --out proto \
 		--package qapi_jobs.v1 --service JobsService
 	$(BIN)/python -m qapi_jobs.codegen python proto
 	$(BIN)/python -m qapi_jobs.codegen client qapi/qapi-schema.json --proto-package qapi_jobs.v1 \
 		--service JobsService --out client/qapi_jobs/client/generated
-	$(BIN)/ruff format -q client/qapi_jobs/client/generated
+	$(BIN)/python -m qapi_jobs.codegen unasync client/qapi_jobs/client
+	$(BIN)/ruff check -q --fix --select I client/qapi_jobs/client/sync_calls.py \
+		client/qapi_jobs/client/sync_client.py
+	$(BIN)/ruff format -q client/qapi_jobs/client/generated client/qapi_jobs/client/sync_calls.py \
+		client/qapi_jobs/client/sync_client.py
 
 # Fails when a committed generated file differs from what `make generate` writes.
 check-generated: generate

@@ -56,7 +56,7 @@ def test_refusals_have_exit_codes_and_one_line(
 ) -> None:
     missing = cli("job-pause", "--id", "nope")
     assert missing.code == 4 and missing.out == ""
-    assert missing.err == "qapi-jobs: Job not found (NOT_FOUND, JOB_NOT_FOUND)\n"
+    assert missing.err == "qapi-jobs: Job not found (NOT_FOUND, JOB_NOT_FOUND)\n  job_id: nope\n"
     invalid = cli("blockdev-create", "--job-id", "bad/id", "--options", _raw("b.raw"))
     assert invalid.code == 6 and "Invalid job ID 'bad/id'" in invalid.err
     (threaded_server.data_dir / f"{job_id}-src.raw").write_bytes(b"\x05" * (1 << 20))
@@ -79,7 +79,9 @@ def test_refusals_have_exit_codes_and_one_line(
     assert cli("wait", job_id, "--status", "running").code == 0
     wrong = cli("job-complete", "--id", job_id)
     assert wrong.code == 5
-    assert wrong.err.count("\n") == 1 and "cannot accept command verb 'complete'" in wrong.err
+    first, *facts = wrong.err.splitlines()
+    assert "cannot accept command verb 'complete'" in first
+    assert facts == [f"  job_id: {job_id}", "  status: running", "  verb: complete"]
     taken = cli("blockdev-create", "--job-id", job_id, "--options", _raw(f"{job_id}-2.raw"))
     assert taken.code == 7
     assert cli("job-cancel", "--id", job_id).code == 0
@@ -139,11 +141,21 @@ def test_json_from_a_file_and_a_transaction(
 
 
 def test_a_server_that_is_not_there(cli: Cli) -> None:
-    for command in (["jobs"], ["watch"], ["progress"], ["wait", "j"], ["job-pause", "--id", "j"]):
+    backup = ["drive-backup", "--device", "a", "--target", "b", "--sync", "full", "--wait"]
+    for command in (
+        ["jobs"],
+        ["watch"],
+        ["progress"],
+        ["wait", "j"],
+        ["job-pause", "--id", "j"],
+        backup,
+    ):
         unreachable = cli("--server", "127.0.0.1:1", "--timeout", "5", *command)
         assert unreachable.code == 3, command
         assert unreachable.err.startswith("qapi-jobs: cannot reach 127.0.0.1:1: "), command
-        assert unreachable.err.endswith(" (UNAVAILABLE)\n") and unreachable.err.count("\n") == 1
+        error, hint = unreachable.err.splitlines()
+        assert error.endswith(" (UNAVAILABLE)"), command
+        assert hint.startswith("hint: is the server running at 127.0.0.1:1?"), command
 
 
 def test_the_installed_script_and_the_environment(threaded_server: ThreadedServer) -> None:

@@ -39,6 +39,7 @@ def test_the_command_line_speaks_mutual_tls(cli: Cli, pki: Pki) -> None:
     assert without_certificate.code == 3
     plaintext = cli("--timeout", "2", "jobs")
     assert plaintext.code == 3
+    assert "hint: the server may expect TLS: add --tls" in plaintext.err, plaintext.err
     half = cli("--tls-ca", str(pki.ca), "--tls-cert", str(pki.client_cert), "jobs")
     assert half.code == 2 and "--tls-cert and --tls-key go together" in half.err
 

@@ -115,4 +115,20 @@ async def test_wait_for_status_times_out(aio_client: AsyncJobsClient, data_dir: 
     with pytest.raises(TimeoutError):
         await aio_client.wait_for_status("b2", "concluded", timeout=0.5)
     await aio_client.job_cancel(id="b2")
-    await aio_client.wait_for_status("b2", "null", timeout=10)
+    await aio_client.wait_for_status("b2", "null", check=False, timeout=10)
+
+
+async def test_a_job_that_fails_fails_every_wait(aio_client: AsyncJobsClient) -> None:
+    huge = raw_image("huge.raw", 1 << 60)
+    await aio_client.blockdev_create(job_id="e1", options=huge)
+    for statuses in ("concluded", ["concluded", "null"]):
+        with pytest.raises(JobFailed) as caught:
+            await aio_client.wait_for_status("e1", statuses, timeout=10)
+        assert "File too large" in (caught.value.outcome.error or "")
+    info = await aio_client.wait_for_status("e1", "concluded", check=False, timeout=10)
+    assert "File too large" in info.error
+    await aio_client.job_dismiss(id="e1")
+    with pytest.raises(JobFailed):
+        await aio_client.run_job(
+            "e2", lambda: aio_client.blockdev_create(job_id="e2", options=huge), timeout=10
+        )

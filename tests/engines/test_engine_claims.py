@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.status import JobStatus
 from tests.support.events import Events
@@ -33,12 +33,12 @@ def disk(data_dir: Path) -> bytes:
 
 async def backup_plan(
     engine: BuiltinEngine, job_id: str, device: str, target: str, **members: Any
-) -> JobPlan:
+) -> JobSpec:
     arguments = {"job-id": job_id, "device": device, "target": target, "sync": "full"}
     return await engine.prepare("drive-backup", arguments | members)
 
 
-async def create_plan(engine: BuiltinEngine, job_id: str, filename: str) -> JobPlan:
+async def create_plan(engine: BuiltinEngine, job_id: str, filename: str) -> JobSpec:
     options = {"driver": "raw", "filename": filename, "size": 64 * KIB}
     return await engine.prepare("blockdev-create", {"job-id": job_id, "options": options})
 
@@ -53,7 +53,7 @@ async def assert_backup_runs(
 ) -> None:
     """A later backup of ``device`` onto ``target`` is created and completes."""
     plan = await backup_plan(engine, "later", device, target, **members)
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     assert "[later:COMPLETED]" in await log.until("later:null")
 
 
@@ -72,9 +72,9 @@ async def test_a_second_job_on_a_file_is_refused_when_created(
     make_dense(data_dir / "two.img", MIB)
     first = await backup_plan(engine, "b1", "disk.img", "one.img", **{"auto-finalize": False})
     second = await backup_plan(engine, "b2", "two.img", "disk.img", mode="existing")
-    await manager.start(first.job_spec())
+    await manager.start(first)
     with pytest.raises(JobError) as caught:
-        await manager.start(second.job_spec())
+        await manager.start(second)
     assert_busy(caught.value, "disk.img")
     assert [info.id for info in manager.query_jobs()] == ["b1"]
     assert not [text for text in log.drain() if text.startswith("b2:")]
@@ -95,7 +95,7 @@ async def test_a_backup_onto_anothers_source_refuses_the_transaction(
         await backup_plan(engine, "b", "b.img", "disk.img", mode="existing"),
     ]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans], grouped=True)
+        await manager.start_group(list(plans), grouped=True)
     assert_busy(caught.value, "disk.img")
     assert log.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert manager.query_jobs() == []
@@ -112,7 +112,7 @@ async def test_two_backups_onto_one_new_target_refuse_the_transaction(
         await backup_plan(engine, "b", "other.img", "new.img"),
     ]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans])
+        await manager.start_group(list(plans))
     assert_busy(caught.value, "new.img")
     assert log.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert not (data_dir / "new.img").exists()
@@ -124,7 +124,7 @@ async def test_two_creates_of_one_file_refuse_the_transaction(
 ) -> None:
     plans = [await create_plan(engine, "c1", "new.img"), await create_plan(engine, "c2", "new.img")]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans])
+        await manager.start_group(list(plans))
     assert_busy(caught.value, "new.img", "create")
     assert log.drain() == ["c1:created", "c1:aborting", "c1:concluded", "c1:null"]
     assert not (data_dir / "new.img").exists()
@@ -152,12 +152,12 @@ async def test_a_creation_refused_after_the_claim_releases_it(
     message: str,
     events: list[str],
 ) -> None:
-    await manager.start((await create_plan(engine, "c1", "c1.img")).job_spec())
+    await manager.start(await create_plan(engine, "c1", "c1.img"))
     await log.until("c1:concluded")
     mark = len(log.seen)
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img", **members)
     with pytest.raises(JobError) as caught:
-        await manager.start(plan.job_spec())
+        await manager.start(plan)
     assert caught.value.message == message
     assert log.drain()[mark:] == events
     await assert_backup_runs(manager, engine, log, "disk.img", "copy.img")
@@ -169,7 +169,7 @@ async def test_a_failed_job_releases_its_files(
     make_dense(data_dir / "copy.img", MIB)
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img", mode="existing")
     os.truncate(data_dir / "copy.img", MIB - 1)
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     assert "b1:aborting" in await log.until("b1:null")
     os.truncate(data_dir / "copy.img", MIB)
     await assert_backup_runs(manager, engine, log, "disk.img", "copy.img", mode="existing")
@@ -179,7 +179,7 @@ async def test_a_cancelled_job_releases_its_files(
     manager: JobManager, engine: BuiltinEngine, log: Events, disk: bytes
 ) -> None:
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img")
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     await manager.job_pause("b1")
     await log.until("b1:paused")
     await manager.job_cancel("b1")
@@ -190,7 +190,7 @@ async def test_a_cancelled_job_releases_its_files(
 async def test_shutdown_releases_the_files(engine: BuiltinEngine, disk: bytes) -> None:
     first = JobManager()
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img")
-    await first.start(plan.job_spec())
+    await first.start(plan)
     await first.job_pause("b1")
     assert first.job_info("b1").status is JobStatus.RUNNING
     await first.shutdown(grace=5.0)

@@ -30,7 +30,7 @@ async def start(
 ) -> Events:
     watch = Events(manager.subscribe(0))
     plan = await engine.prepare(command, arguments)
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     return watch
 
 
@@ -99,7 +99,7 @@ async def test_cancel_a_paused_backup_removes_its_target(
         "drive-backup",
         {"job-id": "b1", "device": "disk.img", "target": "copy.img", "sync": "full"},
     )
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     await manager.job_pause("b1")
     await watch.until("b1:paused")
     await manager.job_cancel("b1")
@@ -218,7 +218,7 @@ async def test_negative_speed_is_refused_after_creation(
         {"job-id": "b1", "device": "disk.img", "target": "copy.img", "sync": "full", "speed": -1},
     )
     with pytest.raises(JobError, match="Parameter 'speed' expects a non-negative value"):
-        await manager.start(plan.job_spec())
+        await manager.start(plan)
     assert await watch.until("b1:null") == ["b1:created", "b1:null"]
     assert not (data_dir / "copy.img").exists()
 

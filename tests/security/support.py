@@ -48,7 +48,7 @@ async def run_job(
         return f"refused {refusal.reason}"
     subscription = manager.subscribe(manager.events.last_seq)
     try:
-        await manager.start(plan.job_spec())
+        await manager.start(plan)
     except JobError as refusal:
         subscription.close()
         return f"refused {refusal.reason}"

@@ -23,7 +23,7 @@ def backup(job_id: str, device: str, target: str, **members: Any) -> dict[str, A
 
 
 async def start(engine: BuiltinEngine, manager: JobManager, command: str, args: Any) -> None:
-    await manager.start((await engine.prepare(command, args)).job_spec())
+    await manager.start(await engine.prepare(command, args))
 
 
 async def refused(engine: BuiltinEngine, manager: JobManager, command: str, args: Any) -> JobError:
@@ -89,7 +89,7 @@ async def test_a_file_about_to_be_created_is_claimed_by_its_name(
         await engine.prepare("blockdev-create", {"job-id": "c1", "options": options}),
     ]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans])
+        await manager.start_group(plans)
     assert caught.value.message == (
         "Node 'new.img' is busy: block device is in use by block job: backup"
     )

@@ -11,10 +11,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.grpc.app import build_server
 from qapi_jobs.server.grpc.config import ServerConfig
+from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
 
@@ -35,7 +35,7 @@ class GatedEngine(BuiltinEngine):
         self.waiting = 0
         self.all_waiting = asyncio.Event()
 
-    async def prepare(self, command: str, arguments: Mapping[str, Any]) -> JobPlan:
+    async def prepare(self, command: str, arguments: Mapping[str, Any]) -> JobSpec:
         self.waiting += 1
         if self.waiting == CALLS:
             self.all_waiting.set()

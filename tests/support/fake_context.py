@@ -31,9 +31,14 @@ class FakeContext(JobContext):
     """Records what a driver reports and lets the test steer it."""
 
     def __init__(
-        self, job_id: str = "job0", *, decisions: list[IoErrorDecision] | None = None
+        self,
+        job_id: str = "job0",
+        *,
+        decisions: list[IoErrorDecision] | None = None,
+        speed: int = 0,
     ) -> None:
         self._job_id = job_id
+        self.speed_limit = speed
         self.total = 0
         self.current = 0
         self.rate_limited: list[int] = []
@@ -67,6 +72,10 @@ class FakeContext(JobContext):
     @property
     def completion_requested(self) -> bool:
         return self._complete
+
+    @property
+    def speed(self) -> int:
+        return self.speed_limit
 
     async def pause_point(self) -> None:
         if self.at_pause_point is not None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from qapi_jobs.server.engines.base import JOB_COMMANDS
+from qapi_jobs.server.engines.schema import job_commands
 from qapi_jobs.server.grpc.policy import Caller
 
 TRANSACTION = "transaction"
+JOB_COMMANDS = job_commands()
+"""The commands that start a job (those with a ``job-id`` member)."""
 
 
 def created_ids(command: str, arguments: Mapping[str, Any]) -> list[str]:

@@ -157,7 +157,7 @@ class JobManager:
         # QEMU checks the job id before the nodes' permissions.
         self.limits.check_id(spec.job_id)
         if not valid_job_id(spec.job_id):
-            raise refusals.invalid_job_id(spec.job_id)
+            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
         if spec.job_id in self._jobs:
             raise refusals.job_id_in_use(spec.job_id)
         running = sum(1 for job in self._jobs.values() if not job.is_completed)
@@ -471,17 +471,6 @@ class JobManager:
             if job.sleeping:
                 job.wake()
 
-    def internal_pause(self, job_id: str) -> None:
-        """Take an internal pause reference (QEMU's drained section); no user-visible verb."""
-        self._find(job_id).request_pause()
-
-    def internal_resume(self, job_id: str) -> None:
-        """Release a reference taken by :meth:`internal_pause`."""
-        job = self._find(job_id)
-        if job.pause_count - job.user_paused - (not job.started) <= 0:
-            raise ValueError(f"job {job_id!r} holds no internal pause")
-        job.release_pause()
-
     def _user_pause(self, job: Job) -> None:
         self._check_verb(job, JobVerb.PAUSE)
         if job.user_paused:
@@ -525,8 +514,10 @@ class JobManager:
 
     def _find_block(self, device: str) -> Job:
         job = self._jobs.get(device)
-        if job is None or not job.block:
+        if job is None:
             raise refusals.block_job_not_found(device)
+        if not job.block:
+            raise refusals.block_job_not_found(device, job.type.value)
         return job
 
     # --------------------------------------------------------------- queries

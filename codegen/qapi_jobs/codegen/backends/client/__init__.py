@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from qapi_jobs.codegen.backends import BackendError
+from qapi_jobs.codegen.backends.client import unasync
 from qapi_jobs.codegen.backends.client.output import write_package
 from qapi_jobs.codegen.backends.client.protoview import build
 from qapi_jobs.codegen.backends.client.render import (
@@ -110,5 +111,11 @@ SUBCOMMANDS = (
         "generate the typed Python client (sync and asyncio) and the command table",
         _configure,
         _run,
+    ),
+    Subcommand(
+        "unasync",
+        "generate the synchronous client modules from the asyncio ones",
+        unasync.configure,
+        unasync.run,
     ),
 )

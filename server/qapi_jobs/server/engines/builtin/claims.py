@@ -17,13 +17,11 @@ that a file a job is about to create is claimed before it exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin.paths import ImagePath, Key, quote
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-from qapi_jobs.server.jobs.job import JobSpec
 
 
 def busy_error(image: ImagePath, job_type: str) -> JobError:
@@ -88,29 +86,3 @@ class PathClaims:
                 self._holds[key] = kept
             else:
                 del self._holds[key]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClaimingPlan(JobPlan):
-    """A plan whose job claims ``images`` for its driver when the job is created.
-
-    The driver must release its claims in ``clean()``, which the job
-    manager owes it from the moment the claim is taken.
-    """
-
-    claims: PathClaims
-    images: tuple[ImagePath, ...]
-
-    def job_spec(self, precheck: Callable[[], None] | None = None) -> JobSpec:
-        """As :meth:`JobPlan.job_spec`, with the claim as the last step of the precheck.
-
-        The claim comes last so that a refusal by ``precheck`` leaves no
-        claim behind.
-        """
-
-        def check_and_claim() -> None:
-            if precheck is not None:
-                precheck()
-            self.claims.claim(self.driver, self.job_type, self.images)
-
-        return super().job_spec(check_and_claim)
