@@ -4,6 +4,7 @@ and an open Health.Watch does not hold the drain for the whole grace period."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from qapi_jobs.server.grpc.config import ServerConfig
 from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
+from tests.support.servers import ServerProcess, free_port
 
 from .support import write
 
@@ -116,3 +118,37 @@ def _status(response: Any) -> int:
 async def _rest(call: Any) -> Any:
     while (item := await call.read()) is not grpc.aio.EOF:
         yield item
+
+
+async def test_sigterm_with_a_health_watch_open(tmp_path: Path) -> None:
+    """The real process: SIGTERM with a long grace ends at once, the watchers informed."""
+    write(tmp_path / "disk.img", b"d" * (1 << 20))
+    server = ServerProcess(tmp_path, free_port(), ["--shutdown-grace", str(LONG_GRACE)]).start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            health_watch = health.Watch(health_pb2.HealthCheckRequest())
+            assert (await health_watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            watch = watch_pb2_grpc.WatchServiceStub(channel).WatchEvents(
+                watch_pb2.WatchEventsRequest(after_sequence=0)
+            )
+            arguments = {"job-id": "m1", "device": "disk.img", "target": "c.img", "sync": "full"}
+            stub = service_pb2_grpc.JobsServiceStub(channel)
+            await stub.DriveMirror(decode_arguments(service_pb2.DriveMirrorRequest, arguments))
+            statuses: list[int] = []
+            async with asyncio.timeout(GUARD_TIMEOUT):
+                while job_pb2.JOB_STATUS_READY not in statuses:
+                    statuses.append(_status(await watch.read()))
+                assert await asyncio.to_thread(server.stop) == 0
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    while (response := await watch.read()) is not grpc.aio.EOF:
+                        statuses.append(_status(response))
+                health_seen = [item.status async for item in _rest(health_watch)]
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.kill()
+    assert [status for status in statuses if status != -1][-2:] == [
+        job_pb2.JOB_STATUS_CONCLUDED,
+        job_pb2.JOB_STATUS_NULL,
+    ]
+    assert health_seen[-1:] == [health_pb2.HealthCheckResponse.NOT_SERVING]
