@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 # Two levels of install: what running the server needs, and everything for
 # development (all four distributions editable, the dev tools, npm).
 RUN_STAMP := $(VENV)/.installed-run
+CLIENT_STAMP := $(VENV)/.installed-client
 STAMP  := $(VENV)/.installed-dev
 DISTS  := proto client server codegen
 NODE_STAMP := tests/node/node_modules/.installed
@@ -14,7 +15,7 @@ LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= data
 ENGINE ?= builtin
 
-.PHONY: setup run test generate check-generated lint contracts breaking bench bench-smoke clean
+.PHONY: setup client run test generate check-generated lint contracts breaking bench bench-smoke clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -26,9 +27,16 @@ $(RUN_STAMP): $(VENV)/bin/python proto/pyproject.toml server/pyproject.toml
 	$(BIN)/pip install -q -e ./proto -e ./server
 	touch $@
 
+# The `qapi-jobs` command and the Python client, beside the server.
+client: $(CLIENT_STAMP)
+
+$(CLIENT_STAMP): $(VENV)/bin/python proto/pyproject.toml client/pyproject.toml
+	$(BIN)/pip install -q -e ./proto -e ./client
+	touch $@
+
 $(STAMP): $(VENV)/bin/python pyproject.toml $(DISTS:%=%/pyproject.toml)
 	$(BIN)/pip install -q $(DISTS:%=-e ./%) --group dev
-	touch $(RUN_STAMP) $@
+	touch $(RUN_STAMP) $(CLIENT_STAMP) $@
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error

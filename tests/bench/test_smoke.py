@@ -76,7 +76,13 @@ def _rows(document: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
 
 
 def test_every_benchmark_wrote_one_document(smoke_results: dict[str, dict[str, Any]]) -> None:
-    assert set(smoke_results) == {"control_latency", "fanout", "job_lifecycle", "copy_throughput"}
+    assert set(smoke_results) == {
+        "control_latency",
+        "fanout",
+        "job_lifecycle",
+        "copy_throughput",
+        "metrics_cost",
+    }
     for document in smoke_results.values():
         assert set(document) == ENVELOPE
         assert document["smoke"] is True
@@ -164,3 +170,14 @@ def test_copy_throughput(smoke_results: dict[str, dict[str, Any]]) -> None:
         for target in limit_targets:
             (row,) = _rows(document, kind="speed_limit", target=target, limit_mib_per_s=limit)
             assert {"measured_mib_per_s", "accuracy", "sampled_seconds"} <= set(row)
+
+
+def test_metrics_cost(smoke_results: dict[str, dict[str, Any]]) -> None:
+    document = smoke_results["metrics_cost"]
+    for operation in ("query-jobs", "job-pause", "job-resume"):
+        for target in ("metrics off", "metrics on"):
+            (row,) = _rows(document, target=target, operation=operation)
+            assert row["count"] > 0
+        assert document["ratios"][f"{operation} p50 metrics on/off"] > 0
+    (scrape,) = _rows(document, target="scrape")
+    assert scrape["body_bytes"] > 0

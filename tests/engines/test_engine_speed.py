@@ -14,18 +14,9 @@ from typing import Any
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs.ratelimit import SLICE_SECONDS, RateLimiter
+from tests.support.clock import ManualClock
 from tests.support.fake_context import FakeContext, run_job
 from tests.support.images import KIB, MIB, make_dense, make_image
-
-
-class SimulatedClock:
-    """A clock that moves only when the test's context sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ThrottledContext(FakeContext):
@@ -33,7 +24,7 @@ class ThrottledContext(FakeContext):
 
     def __init__(self, speed: int) -> None:
         super().__init__("job0", speed=speed)
-        self.clock = SimulatedClock()
+        self.clock = ManualClock()
         self.limiter = RateLimiter(speed, clock=self.clock)
         self.timeline: list[tuple[float, int]] = [(0.0, 0)]
         """(simulated time, progress) after each progress step."""

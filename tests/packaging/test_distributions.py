@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO
 from tests.support.servers import ServerProcess, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {
     "proto": "qapi-jobs-proto",
     "client": "qapi-jobs-client",
@@ -31,7 +31,7 @@ DISTRIBUTIONS = {
 
 
 def _project(directory: str) -> dict[str, object]:
-    with (ROOT / directory / "pyproject.toml").open("rb") as file:
+    with (REPO / directory / "pyproject.toml").open("rb") as file:
         project: dict[str, object] = tomllib.load(file)["project"]
     return project
 
@@ -87,8 +87,8 @@ def test_client_wheel_works_without_the_server(tmp_path: Path, server: str) -> N
         "--no-build-isolation",
         "-w",
         wheels,
-        ROOT / "proto",
-        ROOT / "client",
+        REPO / "proto",
+        REPO / "client",
     )
     assert built.returncode == 0, built.stderr
     names = sorted(path.name for path in wheels.glob("*.whl"))

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _contracts_file(directory: Path) -> Path:
     """The project's import-linter settings, alone in a file of their own."""
-    with (ROOT / "pyproject.toml").open("rb") as file:
+    with (REPO / "pyproject.toml").open("rb") as file:
         settings = tomllib.load(file)["tool"]["importlinter"]
     lines = ["[tool.importlinter]"]
     lines.append(f"root_packages = {settings['root_packages']!r}")
@@ -114,7 +115,7 @@ def test_a_violation_fails_the_lint(
 ) -> None:
     copy = tmp_path / distribution
     shutil.copytree(
-        ROOT / distribution / "qapi_jobs",
+        REPO / distribution / "qapi_jobs",
         copy / "qapi_jobs",
         ignore=shutil.ignore_patterns("__pycache__"),
     )

@@ -9,6 +9,7 @@ import pytest
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.chain import read_chain
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
+from qapi_jobs.server.engines.qemu.paths import ImageRoot
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
 from .conftest import names, statuses, until
@@ -17,8 +18,8 @@ from .images import MIB, chain, create, info, reads
 
 async def test_chain_is_read_layer_by_layer(data_dir: Path) -> None:
     chain(data_dir)
-    root = DataDir(data_dir)
-    layers = await read_chain(root, root.resolve("top.qcow2", parameter="device"))
+    root = ImageRoot(DataDir(data_dir))
+    layers = await read_chain(root, root.existing("top.qcow2", parameter="device"))
     assert [layer.name for layer in layers] == ["top.qcow2", "mid.qcow2", "base.qcow2"]
     assert [layer.backing for layer in layers] == ["mid.qcow2", "base.qcow2", None]
 
@@ -58,9 +59,9 @@ async def test_bad_backing_files_are_refused_before_any_qmp_command(
 async def test_a_loop_of_backing_files_is_refused(data_dir: Path) -> None:
     create(data_dir / "a.qcow2", backing="b.qcow2")
     create(data_dir / "b.qcow2", backing="a.qcow2")
-    root = DataDir(data_dir)
+    root = ImageRoot(DataDir(data_dir))
     with pytest.raises(JobError) as refused:
-        await read_chain(root, root.resolve("a.qcow2", parameter="device"))
+        await read_chain(root, root.existing("a.qcow2", parameter="device"))
     assert refused.value.reason == "BACKING_CHAIN_LOOP"
 
 

@@ -2,6 +2,7 @@
 
 * :mod:`~tests.support.images`: files with known data and holes, and sizes;
 * :mod:`~tests.support.timeouts`: the one upper bound on any wait;
+* :mod:`~tests.support.clock`: a clock the test moves by hand;
 * :mod:`~tests.support.servers`: real servers (in-process, in a thread, as a process);
 * :mod:`~tests.support.requests`: requests the tests send again and again;
 * :mod:`~tests.support.events`: reading a job manager's event log;

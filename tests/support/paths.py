@@ -5,5 +5,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 """The repository's root directory."""
 
-QEMU_SCHEMA = Path("/work/shared/qemu-qapi/qapi-schema.json")
+DATA = REPO / "tests" / "data"
+"""Vendored test inputs (see tests/data/README.md for sources and licences)."""
+
+QEMU_SCHEMA = DATA / "qemu-10.2.50" / "qapi" / "qapi-schema.json"
 """QEMU's whole QAPI schema, input of the translator's acceptance tests."""

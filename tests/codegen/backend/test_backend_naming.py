@@ -1,11 +1,11 @@
-"""Name mapping (spec §3.2): every example of the spec, buf's prefix algorithm
+"""Name mapping (qapi-to-proto.md, "Names"): every example of the spec, buf's prefix algorithm
 and the look-alike rules protoc enforces."""
 
 from __future__ import annotations
 
 import pytest
 
-from qapi_jobs.codegen.naming import (
+from qapi_jobs.codegen.proto_names import (
     command_name,
     enum_value_name,
     enum_value_prefix,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.base import Engine, EngineHealth
 from qapi_jobs.server.engines.schema import job_commands
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.events import EventLog, Subscription
@@ -77,6 +77,15 @@ class JobView(Protocol):
 
 class JobBackend(JobView, Protocol):
     """Starts jobs, applies verbs, answers queries and serves events."""
+
+    @property
+    def name(self) -> str:
+        """The engine's name, e.g. ``"builtin"`` or ``"qemu"``."""
+        ...
+
+    def health(self) -> EngineHealth:
+        """Whether jobs can run now, and how often the engine's helper process restarted."""
+        ...
 
     @property
     def commands(self) -> frozenset[str]:
@@ -162,6 +171,15 @@ class BuiltinJobs(JobManager):
     def commands(self) -> frozenset[str]:
         """The job-creating commands the engine runs."""
         return self.engine.commands
+
+    @property
+    def name(self) -> str:
+        """The engine's name."""
+        return self.engine.name
+
+    def health(self) -> EngineHealth:
+        """The engine's health."""
+        return self.engine.health()
 
     async def start_job(self, command: str, arguments: Mapping[str, Any]) -> JobInfo:
         """Prepare the job with the engine, then create and start it."""

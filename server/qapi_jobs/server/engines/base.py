@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from qapi_jobs.server.jobs.job import JobSpec
 
@@ -40,3 +41,28 @@ class Engine(ABC):
         created; nothing is changed on disk either way.  Job-id syntax and
         uniqueness and the sign of ``speed`` are left to the job manager.
         """
+
+    def health(self) -> EngineHealth:
+        """Whether the engine can run jobs now; engines with a helper process override it."""
+        return EngineHealth()
+
+
+class EngineReport(Protocol):
+    """What metrics read of whatever runs the jobs (an Engine, or a job backend)."""
+
+    @property
+    def name(self) -> str:
+        """A short identifier, e.g. ``"builtin"``."""
+        ...
+
+    def health(self) -> EngineHealth:
+        """Whether it can run jobs now, and how often its helper process restarted."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineHealth:
+    """What metrics report of an engine: up or not, and how often its helper restarted."""
+
+    up: bool = True
+    restarts: int = 0

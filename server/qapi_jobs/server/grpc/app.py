@@ -8,11 +8,13 @@ Start one in-process::
     ...
     await server.stop()
 
-Stopping follows the order load balancers and watchers need: health goes
-NOT_SERVING, every watch stream ends at once with UNAVAILABLE, the server
-refuses new calls and lets unary calls in flight finish (for at most the
-grace period) while the job manager cancels every job, as QEMU does on
-quit.
+Stopping follows the order load balancers, clients and watchers need, all
+within the grace period: health goes NOT_SERVING and Health.Watch streams
+end; the server refuses new calls and lets unary calls in flight finish;
+the job manager then cancels every job, as QEMU does on quit, and
+publishes the cancellations; watch streams deliver them and end (with
+UNAVAILABLE, saying where to resume, if they have not ended by
+themselves).
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
+import sys
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 
 from qapi_jobs.server.engines.backend import BuiltinJobs, JobBackend
 from qapi_jobs.server.engines.base import Engine
@@ -35,11 +39,16 @@ from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon, run_dir_for
 from qapi_jobs.server.grpc.commands import Commands
-from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address
+from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address, split_address
 from qapi_jobs.server.grpc.credentials import server_credentials
+from qapi_jobs.server.grpc.guard import Guard
+from qapi_jobs.server.grpc.health import DrainingHealthServicer
 from qapi_jobs.server.grpc.jobs_service import SERVICE_NAME as JOBS_SERVICE
 from qapi_jobs.server.grpc.jobs_service import add_jobs_service
 from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
+from qapi_jobs.server.grpc.observability import Observability
+from qapi_jobs.server.grpc.owners import JobOwners
+from qapi_jobs.server.grpc.policy import load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
@@ -58,18 +67,26 @@ class ListenError(OSError):
     """An address the server could not listen on."""
 
 
-def make_engine(name: str, data_dir: Path) -> Engine:
-    """The builtin engine working in ``data_dir`` (blocking: checks the directory).
+def make_engine(config: ServerConfig) -> Engine:
+    """The builtin engine, working in ``config``'s data directory (blocking: opens it).
 
-    The qemu engine has no Engine object: its backend is built by
-    :func:`make_backend`.
+    The qemu engine has no Engine object: :func:`make_backend` builds its backend.
     """
-    if name != "builtin":
-        raise ConfigError(f"unknown engine {name!r}")
+    if config.engine != "builtin":
+        raise ConfigError(f"unknown engine {config.engine!r}")
     try:
-        return BuiltinEngine(data_dir)
-    except ValueError as exc:
+        return BuiltinEngine(_data_dir(config))
+    except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _data_dir(config: ServerConfig) -> DataDir:
+    return DataDir(
+        config.data_dir,
+        new_file_mode=config.new_file_mode,
+        allow_hard_links=config.allow_hard_links,
+        max_open_files=config.limits.max_open_files,
+    )
 
 
 async def make_backend(config: ServerConfig, engine: Engine | None = None) -> JobBackend:
@@ -82,10 +99,15 @@ async def make_backend(config: ServerConfig, engine: Engine | None = None) -> Jo
     retention, max_lag = config.event_retention, config.watch.max_lag
     if engine is not None or config.engine != "qemu":
         if engine is None:
-            engine = await asyncio.to_thread(make_engine, config.engine, config.data_dir)
-        return BuiltinJobs(engine, event_retention=retention, subscriber_max_lag=max_lag)
+            engine = await asyncio.to_thread(make_engine, config)
+        return BuiltinJobs(
+            engine,
+            event_retention=retention,
+            subscriber_max_lag=max_lag,
+            limits=config.limits.jobs,
+        )
     try:
-        data_dir = await asyncio.to_thread(DataDir, config.data_dir)
+        data_dir = await asyncio.to_thread(_data_dir, config)
         run_dir = await asyncio.to_thread(run_dir_for, data_dir.root)
         daemon = StorageDaemon(run_dir, config.qemu_storage_daemon)
         backend = QemuJobs(
@@ -96,7 +118,7 @@ async def make_backend(config: ServerConfig, engine: Engine | None = None) -> Jo
             keep_daemon=config.qemu_keep_daemon,
         )
         await backend.open()
-    except (ValueError, DaemonError) as exc:
+    except (ValueError, OSError, DaemonError) as exc:
         raise ConfigError(str(exc)) from exc
     return backend
 
@@ -105,7 +127,7 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
     """The gRPC core arguments of the server."""
     return [
         ("grpc.max_send_message_length", config.max_message_size),
-        ("grpc.max_receive_message_length", config.max_message_size),
+        *config.limits.channel_options(),
         # Without this a second server on a busy port binds it silently.
         ("grpc.so_reuseport", 0),
         # The default (1000) makes gRPC cancel calls that arrive together before
@@ -113,6 +135,7 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.server.max_pending_requests", 20_000),
         ("grpc.server.max_pending_requests_hard_limit", 40_000),
         *config.keepalive.channel_options(),
+        *(config.connection_age.channel_options() if config.connection_age else ()),
     ]
 
 
@@ -125,18 +148,23 @@ class JobsServer:
         *,
         manager: JobBackend,
         watch: WatchServicer,
-        health: health_aio.HealthServicer,
+        health: DrainingHealthServicer,
+        guard: Guard,
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
+        observability: Observability,
     ) -> None:
         self.config = config
         self.manager = manager
         """The job backend: the builtin job manager or the qemu engine's."""
         self.watch = watch
         self.health = health
+        self.guard = guard
         self.grpc_server = server
         self.addresses = addresses
         """Where clients connect, e.g. ``127.0.0.1:43121`` (ports chosen when 0 was asked)."""
+        self.observability = observability
+        """Metrics and traces (each only when configured)."""
         self._started = False
         self._stopping: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
@@ -189,15 +217,25 @@ class JobsServer:
 
     async def _shutdown(self, grace: float) -> None:
         logger.info("shutting down", extra={"grace": grace})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self._health_follower is not None:
             self._health_follower.cancel()
         await self.health.enter_graceful_shutdown()
-        self.watch.close_all()
+        # New calls are refused from here on; calls in flight keep running.
+        stopping = asyncio.ensure_future(self.grpc_server.stop(grace))
         try:
-            await asyncio.gather(self.grpc_server.stop(grace), self.manager.shutdown(grace))
+            await _within(self.guard.wait_unary_calls(), deadline - loop.time())
+            await self.manager.shutdown(max(0.0, deadline - loop.time()))
+            # The event log is closed: each watch stream ends once it has
+            # sent the cancellations.  Those that do not are closed.
+            await _within(self.watch.wait_closed(), deadline - loop.time())
+            self.watch.close_all()
+            await stopping
         finally:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
+            await self.observability.stop()
             self._stopped.set()
             logger.info("stopped")
 
@@ -218,7 +256,7 @@ class JobsServer:
         await self.stop()
 
 
-async def _follow_daemon(backend: QemuJobs, health: health_aio.HealthServicer) -> None:
+async def _follow_daemon(backend: QemuJobs, health: DrainingHealthServicer) -> None:
     """NOT_SERVING while the qemu engine's daemon is down, SERVING again once it is back."""
     version, serving = backend.change_version, True
     while True:
@@ -228,10 +266,16 @@ async def _follow_daemon(backend: QemuJobs, health: health_aio.HealthServicer) -
             status = (
                 health_pb2.HealthCheckResponse.SERVING
                 if serving
-                else (health_pb2.HealthCheckResponse.NOT_SERVING)
+                else health_pb2.HealthCheckResponse.NOT_SERVING
             )
             for service in ("", *SERVICES):
                 await health.set(service, status)
+
+
+async def _within(awaitable: Coroutine[Any, Any, None], seconds: float) -> None:
+    """Await ``awaitable`` for at most ``seconds`` (a timeout is no error here)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(awaitable, max(0.0, seconds))
 
 
 async def _finish(event_logger: asyncio.Task[None]) -> None:
@@ -262,31 +306,92 @@ def _listen(
     return tuple(bound)
 
 
-async def build_server(config: ServerConfig, *, engine: Engine | None = None) -> JobsServer:
+async def build_server(
+    config: ServerConfig,
+    *,
+    engine: Engine | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> JobsServer:
     """Build a server from ``config`` and bind its addresses; :meth:`JobsServer.start` it.
 
     ``engine`` replaces the one ``config.engine`` names (tests use a tuned
     builtin engine).  Raises ConfigError for an unusable configuration
     (unknown engine, missing data directory, unreadable TLS files) and
-    ListenError when an address cannot be bound.
+    ListenError when an address cannot be bound.  ``tracer_provider``
+    turns tracing on (see :mod:`.tracing`).
     """
     credentials = None
     if config.tls is not None:
         credentials = await asyncio.to_thread(server_credentials, config.tls)
+    policy = None if config.policy is None else await asyncio.to_thread(load_policy, config.policy)
+    warn_if_exposed(config)
     manager = await make_backend(config, engine)
-    server = grpc.aio.server(options=grpc_options(config))
-    watch = WatchServicer(manager, config.watch)
-    health = health_aio.HealthServicer()
+    observability = Observability(manager, manager, config, SERVICES, tracer_provider)
+    owners = JobOwners(
+        lambda: [info.id for info in manager.query_jobs()],
+        prune_above=2 * config.limits.jobs.max_jobs,
+    )
+    guard = Guard(
+        policy=policy,
+        max_streams_per_connection=config.limits.max_streams_per_connection,
+        owners=owners,
+    )
+    # Observability outermost, so that the guard's refusals are counted and traced too.
+    server = grpc.aio.server(
+        options=grpc_options(config), interceptors=[*observability.interceptors(), guard]
+    )
+    watch = WatchServicer(manager, config.watch, observability.event_encoder())
+    health = DrainingHealthServicer()
     add_jobs_service(server, Commands(manager), watch.stream_events_handler())
     add_watch_service(watch, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(REFLECTED_SERVICES, server)
     addresses = _listen(server, config.listen, credentials)
+    try:
+        await observability.start()
+    except OSError as exc:
+        await server.stop(None)  # release the gRPC ports bound above
+        raise ListenError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
     return JobsServer(
         config,
         manager=manager,
         watch=watch,
         health=health,
+        guard=guard,
         server=server,
         addresses=addresses,
+        observability=observability,
     )
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
+
+
+def exposure_warning(config: ServerConfig) -> str | None:
+    """What is unsafe about serving ``config`` on a non-loopback TCP address, if anything."""
+    missing = []
+    if config.tls is None:
+        missing.append("without TLS (calls and bearer tokens travel in plaintext)")
+    if config.policy is None:
+        missing.append("without an authorisation policy (every client may do everything)")
+    exposed = [
+        address
+        for address in config.listen
+        if (parts := split_address(address)) is not None
+        and parts[0] not in LOOPBACK_HOSTS
+        and not parts[0].startswith("127.")
+    ]
+    if not missing or not exposed:
+        return None
+    return (
+        f"listening on {', '.join(exposed)} {' and '.join(missing)}; see --tls-cert, "
+        "--tls-client-ca and --policy, or listen on 127.0.0.1"
+    )
+
+
+def warn_if_exposed(config: ServerConfig) -> None:
+    """Warn (log and stderr) for a non-loopback address served without TLS or a policy."""
+    text = exposure_warning(config)
+    if text is not None:
+        logger.warning(text)
+        print(f"warning: {text}", file=sys.stderr, flush=True)

@@ -115,6 +115,7 @@ class EventLog:
         self._closed = False
         self._waiters = WakeList()
         self._open: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._listeners: list[Callable[[EventRecord], None]] = []
 
     @property
     def last_seq(self) -> int:
@@ -141,8 +142,19 @@ class EventLog:
         self._last_seq += 1
         record = EventRecord(self._last_seq, self._clock(), name, MappingProxyType(dict(data)))
         self._ring[(record.seq - 1) % self.retention] = record
+        for listener in self._listeners:
+            listener(record)
         self._waiters.wake_all()
         return record
+
+    def add_listener(self, listener: Callable[[EventRecord], None]) -> None:
+        """Call ``listener`` with every event as it is published, in the publisher's task.
+
+        For observers that need the state at that instant (the job still
+        exists, the caller's context is current); it must be quick and
+        must not raise.
+        """
+        self._listeners.append(listener)
 
     def events_after(self, after_seq: int, limit: int | None = None) -> list[EventRecord]:
         """The retained events with ``seq > after_seq``, oldest first, at most ``limit``.

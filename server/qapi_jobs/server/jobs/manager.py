@@ -40,6 +40,7 @@ from qapi_jobs.server.jobs.events import (
 )
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
 from qapi_jobs.server.jobs.job import Job, JobSpec
+from qapi_jobs.server.jobs.limits import JobLimits
 from qapi_jobs.server.jobs.notify import ChangeCounter
 from qapi_jobs.server.jobs.policy import IoStatus
 from qapi_jobs.server.jobs.ratelimit import RateLimiter
@@ -92,8 +93,10 @@ class JobManager:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         instance_id: str | None = None,
+        limits: JobLimits | None = None,
     ) -> None:
         """``clock`` stamps events; ``monotonic`` drives the rate limiters."""
+        self.limits = limits or JobLimits()
         self.events = EventLog(
             retention=event_retention,
             max_lag=subscriber_max_lag,
@@ -151,6 +154,14 @@ class JobManager:
         one ``clean()`` (see JobSpec): a refusal after that point cleans it
         here; a job that exists is cleaned when it is finalized.
         """
+        # QEMU checks the job id before the nodes' permissions.
+        self.limits.check_id(spec.job_id)
+        if not valid_job_id(spec.job_id):
+            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
+        if spec.job_id in self._jobs:
+            raise refusals.job_id_in_use(spec.job_id)
+        running = sum(1 for job in self._jobs.values() if not job.is_completed)
+        self.limits.check_room(len(self._jobs), running)
         if spec.precheck is not None:
             spec.precheck()
         try:
@@ -160,10 +171,6 @@ class JobManager:
             raise
 
     def _new_job(self, spec: JobSpec, txn: JobTxn) -> Job:
-        if not valid_job_id(spec.job_id):
-            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
-        if spec.job_id in self._jobs:
-            raise refusals.job_id_in_use(spec.job_id)
         job = Job(spec, RateLimiter(clock=self._monotonic))
         self._jobs[job.id] = job
         txn.add(job)

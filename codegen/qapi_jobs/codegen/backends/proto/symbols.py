@@ -1,4 +1,4 @@
-"""Proto names for every message, enum and rpc (spec §3.2).
+"""Proto names for every message, enum and rpc (qapi-to-proto.md, "Names").
 
 All messages and enums share the package's namespace with the service and
 (C++ scoping) every enum value; rpc names share the service's.  Names the
@@ -33,7 +33,7 @@ from qapi_jobs.codegen.backends.proto.context import (
 from qapi_jobs.codegen.backends.proto.typemap import symbol_of, wrapper_symbol
 from qapi_jobs.codegen.lockfile import Entry
 from qapi_jobs.codegen.model import Builtin, Enum
-from qapi_jobs.codegen.naming import command_name, event_message_name, type_name
+from qapi_jobs.codegen.proto_names import command_name, event_message_name, type_name
 
 
 def lock_entry(ctx: Context, symbol: str) -> Entry:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from qapi_jobs.server.engines.builtin.paths import DataDir, ImagePath
+from qapi_jobs.server.engines.qemu.paths import ImageFile, ImageRoot
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
 QCOW2_MAGIC: Final = b"QFI\xfb"
@@ -32,7 +32,7 @@ _PROTOCOL: Final = re.compile(r"[A-Za-z0-9_.+-]*:")
 class Layer:
     """One image of a chain."""
 
-    path: ImagePath
+    path: ImageFile
     format: str
     virtual_size: int
     backing: str | None
@@ -52,17 +52,12 @@ def detect_format(real: Path) -> str:
         return "qcow2" if file.read(4) == QCOW2_MAGIC else "raw"
 
 
-def relative_name(data_dir: DataDir, real: Path) -> str:
-    """A real path inside the data directory as the client would write it."""
-    return real.relative_to(data_dir.root).as_posix()
-
-
 def backing_string(image: Path, backing: Path) -> str:
     """The backing string to store in ``image``: relative to the image's directory."""
     return os.path.relpath(backing, image.parent)
 
 
-async def read_chain(data_dir: DataDir, top: ImagePath) -> list[Layer]:
+async def read_chain(images: ImageRoot, top: ImageFile) -> list[Layer]:
     """Every layer from ``top`` down to the image without a backing file.
 
     Raises JobError: NOT_FOUND for a missing image, PERMISSION_DENIED for
@@ -71,7 +66,7 @@ async def read_chain(data_dir: DataDir, top: ImagePath) -> list[Layer]:
     does not run.
     """
     chain: list[Layer] = []
-    current: ImagePath = top
+    current: ImageFile = top
     declared: str | None = None
     seen: set[Path] = set()
     while True:
@@ -86,11 +81,11 @@ async def read_chain(data_dir: DataDir, top: ImagePath) -> list[Layer]:
         chain.append(layer)
         if layer.backing is None:
             return chain
-        current = await asyncio.to_thread(_resolve_backing, data_dir, layer)
+        current = await asyncio.to_thread(_resolve_backing, images, layer)
         declared = layer.backing_format
 
 
-async def _read_layer(image: ImagePath, declared: str | None) -> Layer:
+async def _read_layer(image: ImageFile, declared: str | None) -> Layer:
     if not await asyncio.to_thread(image.real.is_file):
         raise JobError(
             ErrorKind.NOT_FOUND,
@@ -117,7 +112,7 @@ async def _read_layer(image: ImagePath, declared: str | None) -> Layer:
     )
 
 
-async def _qemu_img_info(image: ImagePath, fmt: str) -> dict[str, object]:
+async def _qemu_img_info(image: ImageFile, fmt: str) -> dict[str, object]:
     process = await asyncio.create_subprocess_exec(
         "qemu-img",
         "info",
@@ -142,7 +137,7 @@ async def _qemu_img_info(image: ImagePath, fmt: str) -> dict[str, object]:
     return info
 
 
-def _resolve_backing(data_dir: DataDir, layer: Layer) -> ImagePath:
+def _resolve_backing(images: ImageRoot, layer: Layer) -> ImageFile:
     backing = layer.backing
     assert backing is not None
     if backing.startswith("json:") or _PROTOCOL.match(backing):
@@ -152,12 +147,4 @@ def _resolve_backing(data_dir: DataDir, layer: Layer) -> ImagePath:
             "only image files inside the data directory can back an image",
             reason="BACKING_FILE_PROTOCOL",
         )
-    real = Path(os.path.realpath(layer.path.real.parent / backing))
-    if not real.is_relative_to(data_dir.root) or real == data_dir.root:
-        raise JobError(
-            ErrorKind.PERMISSION_DENIED,
-            f"The backing file of '{layer.name}' lies outside the data directory; "
-            "rebase the image onto a file inside it",
-            reason="BACKING_FILE_OUTSIDE_DATA_DIR",
-        )
-    return ImagePath(relative_name(data_dir, real), real)
+    return images.backing(layer.path, backing)

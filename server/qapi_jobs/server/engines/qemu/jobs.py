@@ -32,12 +32,14 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final
 
+from qapi_jobs.server.engines.base import EngineHealth
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.errors import job_error, unavailable
 from qapi_jobs.server.engines.qemu.graph import NodeNames
 from qapi_jobs.server.engines.qemu.journal import Journal
 from qapi_jobs.server.engines.qemu.journal import load as load_journal
 from qapi_jobs.server.engines.qemu.journal import save as save_journal
+from qapi_jobs.server.engines.qemu.paths import ImageRoot
 from qapi_jobs.server.engines.qemu.process import (
     UNKNOWN_STATUS,
     DaemonError,
@@ -122,6 +124,7 @@ class QemuJobs:
         )
         self.daemon = daemon
         self.data_dir = data_dir
+        self._images = ImageRoot(data_dir)
         self.poll_interval = poll_interval
         self.command_timeout = command_timeout
         self.error_window = error_window
@@ -249,6 +252,13 @@ class QemuJobs:
         async with self._journal_lock:
             await asyncio.to_thread(save_journal, self.daemon.run_dir, journal)
 
+    name = "qemu"
+    """The engine's name, as metrics label it."""
+
+    def health(self) -> EngineHealth:
+        """Up while the daemon answers; restarts after it died."""
+        return EngineHealth(up=self.healthy, restarts=self.restarts)
+
     @property
     def healthy(self) -> bool:
         """True while the daemon is connected and answering."""
@@ -289,7 +299,7 @@ class QemuJobs:
             qmp = self._connection()
             try:
                 launch = await recipe(
-                    Kitchen(qmp, self.data_dir, self._names, self.daemon.run_dir), arguments
+                    Kitchen(qmp, self._images, self._names, self.daemon.run_dir), arguments
                 )
             except QmpUnavailable as error:
                 raise unavailable(error) from None
@@ -375,7 +385,7 @@ class QemuJobs:
             raise refusals.job_id_in_use(str(job_id))
         try:
             return await RECIPES[kind](
-                Kitchen(qmp, self.data_dir, self._names, self.daemon.run_dir), data
+                Kitchen(qmp, self._images, self._names, self.daemon.run_dir), data
             )
         except JobError:
             raise

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from qapi_jobs.server.engines.builtin import checks
-from qapi_jobs.server.engines.builtin.paths import DataDir, ImagePath
 from qapi_jobs.server.engines.qemu import graph
 from qapi_jobs.server.engines.qemu.chain import Layer, backing_string, read_chain
 from qapi_jobs.server.engines.qemu.errors import job_error
 from qapi_jobs.server.engines.qemu.graph import NodeNames, OpenNodes
+from qapi_jobs.server.engines.qemu.paths import ImageFile, ImageRoot
 from qapi_jobs.server.engines.qemu.qmp import QmpClient, QmpError
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.status import JobType
@@ -72,7 +71,7 @@ class Kitchen:
     """What every recipe needs: the daemon's connection, the data directory, node names."""
 
     qmp: QmpClient
-    data_dir: DataDir
+    images: ImageRoot
     names: NodeNames
     private_dir: Path
     """A 0700 directory for the files that hand secrets to the daemon."""
@@ -89,35 +88,22 @@ def _invalid(message: str, reason: str = "INVALID_PARAMETER") -> JobError:
     return JobError(ErrorKind.INVALID_ARGUMENT, message, reason=reason)
 
 
-async def _new_file(kitchen: Kitchen, launch: Launch, name: str, parameter: str) -> ImagePath:
+async def _new_file(kitchen: Kitchen, launch: Launch, name: str, parameter: str) -> ImageFile:
     """Create ``name`` empty and exclusively; remember it for undo."""
     image = await asyncio.to_thread(
-        checks.new_image,
-        kitchen.data_dir,
+        kitchen.images.create,
         name,
         parameter=parameter,
         hint="choose a new file name, or use mode 'existing' where the command has it",
     )
-
-    def create() -> None:
-        os.close(os.open(image.real, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-
-    try:
-        await asyncio.to_thread(create)
-    except FileExistsError:
-        raise JobError(
-            ErrorKind.ALREADY_EXISTS,
-            f"Image '{image.name}' already exists; choose a new file name",
-            reason="IMAGE_EXISTS",
-        ) from None
     launch.created.append(image.real)
     launch.nodes.names[str(image.real)] = image.name
     return image
 
 
 async def _chain(kitchen: Kitchen, name: str, parameter: str) -> list[Layer]:
-    image = await asyncio.to_thread(kitchen.data_dir.resolve, name, parameter=parameter)
-    return await read_chain(kitchen.data_dir, image)
+    image = await asyncio.to_thread(kitchen.images.existing, name, parameter=parameter)
+    return await read_chain(kitchen.images, image)
 
 
 async def _cooked(kitchen: Kitchen, launch: Launch, steps: Awaitable[None]) -> Launch:
@@ -280,10 +266,10 @@ async def _run(*command: str) -> None:
 # ---------------------------------------------------------- stream, commit
 
 
-def _find(chain: list[Layer], name: str | None, parameter: str, data_dir: DataDir) -> int | None:
+def _find(chain: list[Layer], name: str | None, parameter: str, images: ImageRoot) -> int | None:
     if name is None:
         return None
-    image = data_dir.resolve(name, parameter=parameter)
+    image = images.existing(name, parameter=parameter)
     for index, layer in enumerate(chain):
         if layer.path.real == image.real:
             return index
@@ -296,7 +282,7 @@ def _find(chain: list[Layer], name: str | None, parameter: str, data_dir: DataDi
 async def block_stream(kitchen: Kitchen, arguments: Arguments) -> Launch:
     """block-stream on the device's chain, opened read-write; the backing string stays relative."""
     chain = await _chain(kitchen, arguments["device"], "device")
-    base = await asyncio.to_thread(_find, chain, arguments.get("base"), "base", kitchen.data_dir)
+    base = await asyncio.to_thread(_find, chain, arguments.get("base"), "base", kitchen.images)
     if base == 0:
         raise _invalid("Parameter 'base' names the device itself; name one of its backing files")
     job_id = arguments.get("job-id", arguments["device"])
@@ -330,8 +316,8 @@ async def block_commit(kitchen: Kitchen, arguments: Arguments) -> Launch:
         raise _invalid(
             f"'{chain[0].name}' has no backing file to commit into", reason="NO_BACKING_FILE"
         )
-    top = await asyncio.to_thread(_find, chain, arguments.get("top"), "top", kitchen.data_dir)
-    base = await asyncio.to_thread(_find, chain, arguments.get("base"), "base", kitchen.data_dir)
+    top = await asyncio.to_thread(_find, chain, arguments.get("top"), "top", kitchen.images)
+    base = await asyncio.to_thread(_find, chain, arguments.get("base"), "base", kitchen.images)
     top = top or 0
     base = len(chain) - 1 if base is None else base
     if base <= top:

@@ -1,4 +1,4 @@
-"""How QAPI names become Protobuf names (spec §3.2).
+"""How QAPI names become Protobuf names (qapi-to-proto.md, "Names").
 
 Every function here is pure and depends only on its argument, so a name
 computed today is the name computed tomorrow: the lock file relies on that
@@ -21,9 +21,7 @@ _BUF_DELIMITERS = frozenset(".-_ \t\n\r")
 
 
 def _pieces(name: str) -> list[str]:
-    """Split on non-alphanumerics after dropping a downstream ``__`` prefix."""
-    if name.startswith("__"):
-        name = name[2:]
+    """Split on non-alphanumerics (a downstream ``__`` prefix leaves no piece)."""
     return [piece for piece in _NON_ALNUM_RUN.split(name) if piece]
 
 
@@ -58,8 +56,6 @@ def field_name(qapi_name: str) -> str:
     ``current-progress`` → ``current_progress``, ``UUID`` → ``uuid``,
     ``__org.qemu_x-member1`` → ``org_qemu_x_member1``.
     """
-    if qapi_name.startswith("__"):
-        qapi_name = qapi_name[2:]
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", qapi_name)
     return _NON_ALNUM_RUN.sub("_", spaced).strip("_").lower()
 
@@ -102,8 +98,7 @@ def enum_value_name(enum_proto_name: str, qapi_value: str) -> str:
     ``BlockdevVmdkSubformat``/``monolithicSparse`` →
     ``BLOCKDEV_VMDK_SUBFORMAT_MONOLITHIC_SPARSE``.
     """
-    value = qapi_value[2:] if qapi_value.startswith("__") else qapi_value
-    value = re.sub(r"_+", "_", upper_snake(_NON_ALNUM_RUN.sub("_", value))).strip("_")
+    value = re.sub(r"_+", "_", upper_snake(_NON_ALNUM_RUN.sub("_", qapi_value))).strip("_")
     return f"{enum_value_prefix(enum_proto_name)}_{value}"
 
 
