@@ -192,3 +192,19 @@ async def test_a_broken_connection_is_reestablished_without_losing_outcomes(
     seen = await until(events, "m", "null")
     assert "BLOCK_JOB_COMPLETED" in names(seen)
     assert same(source, data_dir / "m.qcow2")
+
+
+async def test_shutdown_during_a_restart_leaves_no_daemon_behind(
+    daemon: StorageDaemon, data_dir: Path
+) -> None:
+    jobs = QemuJobs(daemon, DataDir(data_dir))
+    await jobs.open()
+    assert daemon.process is not None
+    daemon.process.kill()
+    version = jobs.change_version
+    async with asyncio.timeout(WAIT):
+        while jobs.healthy:
+            version = await jobs.wait_for_change(version)
+    await jobs.shutdown(grace=WAIT)
+    assert daemon.process is not None and daemon.process.returncode is not None
+    assert daemon.live_pid() is None

@@ -25,7 +25,10 @@ from .images import MIB, create, info, same, write
 
 
 @pytest.fixture
-async def server(data_dir: Path) -> AsyncIterator[JobsServer]:
+async def server(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[JobsServer]:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the run directory goes there
     config = ServerConfig(
         data_dir=data_dir, listen=("127.0.0.1:0",), engine="qemu", shutdown_grace=5.0
     )

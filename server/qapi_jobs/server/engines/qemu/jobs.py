@@ -823,8 +823,7 @@ class QemuJobs:
         await self._write_journal()
         if self._qmp is not None:
             await self._qmp.close()
-        for task in list(self._tasks):
-            task.cancel()
+        await _cancel_all(self._tasks)
         self._service_lock.release()
         self.events.close()
 
@@ -855,11 +854,19 @@ class QemuJobs:
                 await asyncio.wait_for(job.gone.wait(), max(0.0, remaining))
         if self._poller is not None:
             self._poller.cancel()
+        # A restart in flight must end first, or the daemon it spawns would outlive us.
+        await _cancel_all(self._tasks)
         await self.daemon.stop(grace=max(1.0, deadline - asyncio.get_running_loop().time()))
-        for task in list(self._tasks):
-            task.cancel()
         self._service_lock.release()
         self.events.close()
+
+
+async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait until each has ended."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _exit_text(status: int | None) -> str:
