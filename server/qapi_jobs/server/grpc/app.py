@@ -37,7 +37,12 @@ from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
-from qapi_jobs.server.engines.qemu.process import DaemonError, StorageDaemon, run_dir_for
+from qapi_jobs.server.engines.qemu.process import (
+    DaemonError,
+    StorageDaemon,
+    find_daemon,
+    run_dir_for,
+)
 from qapi_jobs.server.grpc.commands import Commands
 from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address, split_address
 from qapi_jobs.server.grpc.credentials import server_credentials
@@ -107,9 +112,10 @@ async def make_backend(config: ServerConfig, engine: Engine | None = None) -> Jo
             limits=config.limits.jobs,
         )
     try:
+        binary = find_daemon(config.qemu_storage_daemon)
         data_dir = await asyncio.to_thread(_data_dir, config)
         run_dir = await asyncio.to_thread(run_dir_for, data_dir.root)
-        daemon = StorageDaemon(run_dir, config.qemu_storage_daemon)
+        daemon = StorageDaemon(run_dir, binary)
         backend = QemuJobs(
             daemon,
             data_dir,
