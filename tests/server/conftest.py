@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from qapi_jobs.server.grpc.app import JobsServer
 from qapi_jobs.server.grpc.config import ServerConfig
-from qapi_jobs.v1 import service_pb2_grpc, watch_pb2_grpc
 from tests.support.events import Events
 from tests.support.servers import server_config, start_server
 
@@ -28,22 +26,6 @@ async def server(config: ServerConfig) -> AsyncIterator[JobsServer]:
     finally:
         await jobs_server.stop()
     assert jobs_server.manager.query_jobs() == []
-
-
-@pytest.fixture
-async def channel(server: JobsServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(server.address) as open_channel:
-        yield open_channel
-
-
-@pytest.fixture
-def stub(channel: grpc.aio.Channel) -> service_pb2_grpc.JobsServiceAsyncStub:
-    return service_pb2_grpc.JobsServiceStub(channel)
-
-
-@pytest.fixture
-def watch_stub(channel: grpc.aio.Channel) -> watch_pb2_grpc.WatchServiceAsyncStub:
-    return watch_pb2_grpc.WatchServiceStub(channel)
 
 
 @pytest.fixture
