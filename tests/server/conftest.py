@@ -10,7 +10,7 @@ import pytest
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.grpc.app import JobsServer, build_server
-from qapi_jobs.server.grpc.config import ServerConfig
+from qapi_jobs.server.grpc.config import ServerConfig, StateConfig
 from qapi_jobs.v1 import service_pb2_grpc, watch_pb2_grpc
 
 from .support import KIB, Events
@@ -28,7 +28,13 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(data_dir: Path) -> ServerConfig:
-    return ServerConfig(data_dir=data_dir, listen=("127.0.0.1:0",), shutdown_grace=2.0)
+    # In memory: these tests check the job semantics; tests/durable checks the store.
+    return ServerConfig(
+        data_dir=data_dir,
+        listen=("127.0.0.1:0",),
+        shutdown_grace=2.0,
+        state=StateConfig(durable=False),
+    )
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
 from qapi_jobs.server.jobs.manager import JobManager
+from qapi_jobs.server.store import Store, StoreError, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ class JobsServer:
         health: HealthServicer,
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
+        store: Store | None = None,
     ) -> None:
         self.config = config
+        self.store = store
         self.manager = manager
         self.engine = engine
         self.watch = watch
@@ -158,6 +161,8 @@ class JobsServer:
         finally:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
+            if self.store is not None:
+                await asyncio.to_thread(self.store.close)
             self._stopped.set()
             logger.info("stopped")
 
@@ -219,10 +224,63 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
     credentials = None
     if config.tls is not None:
         credentials = await asyncio.to_thread(server_credentials, config.tls)
-    manager = JobManager(
-        event_retention=config.event_retention, subscriber_max_lag=config.watch.max_lag
-    )
-    server = grpc.aio.server(options=grpc_options(config))
+    store = await _open_store(config)
+    try:
+        manager = await _job_manager(config, store)
+        server = grpc.aio.server(options=grpc_options(config))
+        return _assemble(config, manager, engine, server, credentials, store)
+    except BaseException:
+        if store is not None:
+            await asyncio.to_thread(store.close)
+        raise
+
+
+async def _open_store(config: ServerConfig) -> Store | None:
+    if not config.state.durable:
+        return None
+    try:
+        return await asyncio.to_thread(
+            open_store, config.data_dir, power_loss=config.state.power_loss
+        )
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"cannot open the state store in {config.data_dir}: {exc}") from exc
+
+
+async def _job_manager(config: ServerConfig, store: Store | None) -> JobManager:
+    """The job manager, with the jobs and events of the store if there is one."""
+
+    def build() -> JobManager:
+        # Reading the retained events is blocking work: in a thread.
+        return JobManager(
+            event_retention=config.event_retention,
+            subscriber_max_lag=config.watch.max_lag,
+            journal=store,
+            event_max_age=config.state.event_max_age,
+        )
+
+    manager = await asyncio.to_thread(build)
+    if store is not None:
+        records = await asyncio.to_thread(store.load_jobs)
+        try:
+            await manager.restore(records)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StoreError(
+                f"the state store {store.path} holds a job record this server cannot read "
+                f"({exc!r}); move the store away or run the server that wrote it"
+            ) from exc
+    return manager
+
+
+def _assemble(
+    config: ServerConfig,
+    manager: JobManager,
+    engine: Engine,
+    server: grpc.aio.Server,
+    credentials: grpc.ServerCredentials | None,
+    store: Store | None,
+) -> JobsServer:
     watch = WatchServicer(manager, config.watch)
     health = HealthServicer()
     add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
@@ -238,4 +296,5 @@ async def build_server(config: ServerConfig, *, engine: Engine | None = None) ->
         health=health,
         server=server,
         addresses=addresses,
+        store=store,
     )

@@ -68,13 +68,20 @@ class ImageCopyJob(ImageJob):
         self.claim((self.spec.source, self.spec.target))
         opened: list[OpenImages] = []
         try:
-            return await run_to_completion(ctx, self._open_images, opened)
+            images = await run_to_completion(ctx, self._open_images, opened)
         except BaseException:
             # A cancellation gets through only once the thread is done, and
             # what the thread opened by then would otherwise stay open.
             for images in opened:
                 images.close()
             raise
+        if self._created is not None:
+            ctx.files_changed()
+        return images
+
+    def creates(self) -> ImagePath | None:
+        """The target, when the job creates it."""
+        return self.spec.target if self.spec.create_target else None
 
     def _open_images(self, opened: list[OpenImages]) -> OpenImages:
         # Runs in a worker thread.

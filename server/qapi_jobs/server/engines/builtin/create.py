@@ -79,6 +79,10 @@ class CreateDriver(ImageJob):
             await run_to_completion(ctx, self._create_whole)
             ctx.add_progress(spec.size)
 
+    def creates(self) -> ImagePath:
+        """The new image."""
+        return self.spec.target
+
     def _create_whole(self) -> None:
         # Runs in a worker thread: all of the work for "off" and "falloc".
         spec = self.spec
@@ -93,6 +97,7 @@ class CreateDriver(ImageJob):
     async def _preallocate_full(self, ctx: JobContext) -> None:
         size = self.spec.size
         fd = await run_to_completion(ctx, self._start_full)
+        ctx.files_changed()
         zeros = memoryview(bytes(min(self.spec.chunk_size, max(size, 1))))
         offset = 0
         while offset < size:

@@ -10,12 +10,12 @@ so nothing is left half-made; a file that existed before is never removed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from qapi_jobs.server.engines.builtin import files
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.paths import ImagePath
-from qapi_jobs.server.jobs.driver import JobDriver, JobFailed
+from qapi_jobs.server.jobs.driver import CreatedFile, JobDriver, JobFailed
 from qapi_jobs.server.jobs.errors import JobError
 
 
@@ -42,3 +42,15 @@ class ImageJob(JobDriver):
     async def clean(self) -> None:
         """Release the job's claims on its files."""
         self._claims.release(self)
+
+    def creates(self) -> ImagePath | None:
+        """The image this job creates, if any."""
+        return None
+
+    def created_files(self) -> Sequence[CreatedFile]:
+        """The file this job creates: its path, and its inode once it exists."""
+        created = self._created
+        if created is not None:
+            return (CreatedFile(str(created.path), created.device, created.inode),)
+        target = self.creates()
+        return () if target is None else (CreatedFile(str(target.real)),)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.store.layout import STATE_DIR_NAME
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class DataDir:
         if not real.is_dir():
             raise ValueError(f"data directory {os.fspath(root)!r} is not a directory")
         self.root = real
+        self._state = real / STATE_DIR_NAME
 
     def resolve(self, name: str, *, parameter: str) -> ImagePath:
         """Map the client path ``name`` to a real path inside the data directory.
@@ -75,5 +77,12 @@ class DataDir:
                 f"Image path '{name}' leads outside the data directory through a symbolic "
                 "link; use a path whose links stay inside the data directory",
                 reason="SYMLINK_ESCAPES_DATA_DIR",
+            )
+        if real.is_relative_to(self._state):
+            raise JobError(
+                ErrorKind.PERMISSION_DENIED,
+                f"Image path '{name}' is inside the server's own state directory "
+                f"'{STATE_DIR_NAME}'; name an image elsewhere in the data directory",
+                reason="STATE_DIR_RESERVED",
             )
         return ImagePath(name, real)
