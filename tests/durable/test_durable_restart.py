@@ -18,7 +18,8 @@ import pytest
 
 from qapi_jobs.client import AsyncJobsClient, ReconnectPolicy
 from qapi_jobs.server.jobs.records import INTERRUPTED
-from qapi_jobs.v1 import block_ops_pb2, image_pb2, job_pb2
+from qapi_jobs.transcoder import decode_arguments
+from qapi_jobs.v1 import block_ops_pb2, image_pb2, job_pb2, service_pb2
 
 from .servers import Server
 from .watchers import TypedWatch, assert_contiguous, read_after
@@ -118,6 +119,53 @@ async def test_a_restart_mid_copy_keeps_every_job_and_every_event(
             await client.job_dismiss(id="pend")
             assert await _jobs(client) == {}
             assert (data / "pend.raw").read_bytes() == (data / "small.raw").read_bytes()
+            await typed.close()
+    finally:
+        server.end("kill")
+
+
+def _backup_action(job_id: str, device: str, **members: object) -> dict[str, object]:
+    data = {"job-id": job_id, "device": device, "target": f"{job_id}.raw", "sync": "full"}
+    return {"type": "drive-backup", "data": data | members}
+
+
+@pytest.mark.parametrize("how", ["term", "kill"])
+async def test_a_restart_mid_transaction_aborts_the_whole_group(tmp_path: Path, how: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "quick.raw").write_bytes(os.urandom(MIB))
+    (data / "slow.raw").write_bytes(os.urandom(8 * MIB))
+    server = Server(data).start()
+    try:
+        async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
+            typed = TypedWatch(client.watch_events(snapshot=True))
+            request = decode_arguments(
+                service_pb2.TransactionRequest,
+                {
+                    "actions": [
+                        _backup_action("a", "quick.raw"),
+                        _backup_action("b", "slow.raw", speed=SLOW),
+                    ],
+                    "properties": {"completion-mode": "grouped"},
+                },
+            )
+            await client.transaction(actions=request.actions, properties=request.properties)
+            await typed.until(lambda: typed.saw("a", "waiting"))
+            assert (data / "a.raw").exists()
+
+            server.end(how)
+            server.start()
+
+            await typed.until(lambda: typed.saw("a", "concluded") and typed.saw("b", "concluded"))
+            jobs = await _jobs(client)
+            assert {job_id: (_status(job), job.error) for job_id, job in jobs.items()} == {
+                "a": ("concluded", INTERRUPTED),
+                "b": ("concluded", INTERRUPTED),
+            }
+            # a had finished its copy, but its group failed: its target goes too.
+            assert not (data / "a.raw").exists() and not (data / "b.raw").exists()
+            assert len(typed.resyncs) == 1
+            assert_contiguous(typed.events, typed.resyncs[0].instance_id)
             await typed.close()
     finally:
         server.end("kill")

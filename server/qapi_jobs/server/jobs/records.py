@@ -10,7 +10,9 @@ Which files to remove: one whose device and inode were recorded is removed
 only if the path still names that very file.  One the job was about to
 create (its record was written before the file existed) is removed only if
 it is a regular file changed (ctime) since the job was created: the job
-held the path from then on, so nothing else made it.
+held the path from then on, and the engine refused the job had the file
+existed, so nothing else made it.  File systems stamp ctime from a coarse
+clock (a few milliseconds behind), hence :data:`CTIME_SLACK`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from qapi_jobs.server.jobs.status import COMPLETED_STATES, JobStatus, JobType
 
 INTERRUPTED = "the server stopped while the job ran"
 """The error of a job that was running when the server stopped."""
+CTIME_SLACK = 1.0
+"""Seconds a file's ctime may lag the wall clock of the job that created it."""
 
 
 def record_of(job: Job) -> dict[str, object]:
@@ -94,7 +98,7 @@ def remove_created(files: Sequence[CreatedFile], created_at: float) -> None:
             if file.inode is not None:
                 if (st.st_dev, st.st_ino) != (file.device, file.inode):
                     continue
-            elif not stat.S_ISREG(st.st_mode) or st.st_ctime < created_at:
+            elif not stat.S_ISREG(st.st_mode) or st.st_ctime < created_at - CTIME_SLACK:
                 continue
             os.unlink(file.path)
 
