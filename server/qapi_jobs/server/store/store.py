@@ -60,6 +60,18 @@ class Store:
         self._oldest = self.last_seq + 1 if oldest is None else int(oldest)
         self._checkpointer = _Checkpointer(path)
 
+    @property
+    def synchronous(self) -> str:
+        """SQLite's flush level: ``FULL`` (power-loss safe) or ``NORMAL``."""
+        level = self._db.execute("PRAGMA synchronous").fetchone()[0]
+        return {1: "NORMAL", 2: "FULL"}.get(level, str(level))
+
+    @property
+    def stored_events(self) -> int:
+        """How many events the store holds now (compaction lags retention a little)."""
+        count: int = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+        return count
+
     def load_events(self, newest: int) -> list[EventRecord]:
         """The newest ``newest`` stored events, oldest first (blocking)."""
         rows = self._db.execute(
