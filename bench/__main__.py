@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import control_latency, copy_throughput, fanout, job_lifecycle
+from bench import control_latency, copy_throughput, durability, fanout, job_lifecycle
 from bench.harness import RESULTS_DIR, BenchResult, Config, log
 
 Benchmark = Callable[[Config], Awaitable[BenchResult]]
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     fanout.NAME: fanout.run,
     job_lifecycle.NAME: job_lifecycle.run,
     copy_throughput.NAME: copy_throughput.run,
+    durability.NAME: durability.run,
 }
 
 
