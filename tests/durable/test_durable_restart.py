@@ -169,3 +169,32 @@ async def test_a_restart_mid_transaction_aborts_the_whole_group(tmp_path: Path, 
             await typed.close()
     finally:
         server.end("kill")
+
+
+async def test_a_job_paused_when_the_server_died_leaves_its_pause_first(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "src.raw").write_bytes(os.urandom(8 * MIB))
+    server = Server(data).start()
+    try:
+        async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
+            typed = TypedWatch(client.watch_events(snapshot=True))
+            await client.drive_backup(
+                job_id="copy", device="src.raw", target="copy.raw", sync=FULL, speed=SLOW
+            )
+            await typed.until(lambda: typed.saw("copy", "running"))
+            await client.job_pause(id="copy")
+            await typed.until(lambda: typed.saw("copy", "paused"))
+            server.end("kill")
+            server.start()
+            await typed.until(lambda: typed.saw("copy", "concluded"))
+            statuses = [
+                e.data["status"]
+                for e in typed.events
+                if e.job_id == "copy" and e.name == "JOB_STATUS_CHANGE"
+            ]
+            assert statuses == ["created", "running", "paused", "running", "aborting", "concluded"]
+            assert not (data / "copy.raw").exists()
+            await typed.close()
+    finally:
+        server.end("kill")

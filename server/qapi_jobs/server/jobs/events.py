@@ -29,7 +29,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Protocol
@@ -319,6 +319,12 @@ class EventLog:
         last = self._last_seq if limit is None else min(self._last_seq, after_seq + limit)
         ring, size = self._ring, self.retention
         return [_present(ring[(seq - 1) % size]) for seq in range(after_seq + 1, last + 1)]
+
+    def newest_first(self) -> Iterator[EventRecord]:
+        """The retained events that subscribers can see, newest first."""
+        ring, size = self._ring, self.retention
+        for seq in range(self._last_seq, self.oldest_seq - 1, -1):
+            yield _present(ring[(seq - 1) % size])
 
     def subscribe(
         self, after_seq: int | None = None, *, max_lag: int | None = None

@@ -37,6 +37,7 @@ from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.events import (
     DEFAULT_MAX_LAG,
     DEFAULT_RETENTION,
+    JOB_STATUS_CHANGE,
     EventJournal,
     EventLog,
     JournalError,
@@ -626,12 +627,11 @@ class JobManager:
             self._jobs[job.id] = job
             if job.status is JobStatus.CONCLUDED:
                 continue
-            txn = transactions.get(key) if key is not None else None
-            if txn is None:
-                txn = transactions.setdefault(key if key is not None else job.id, JobTxn())
+            txn = transactions.setdefault(key if key is not None else job.id, JobTxn())
             txn.add(job)
             if job.status is not JobStatus.PENDING and txn not in interrupted:
                 interrupted.append(txn)
+        self._last_statuses([job for txn in interrupted for job in txn.members])
         async with self._command():
             for txn in interrupted:
                 for member in txn.members:
@@ -643,6 +643,22 @@ class JobManager:
                     member.interrupt_message = job_records.INTERRUPTED
                     member.cancelled = member.force_cancel = True
                 await self._txn_abort(txn.members[0])
+
+    def _last_statuses(self, jobs: Sequence[Job]) -> None:
+        """Give running jobs the status their last event names.
+
+        A record is not rewritten when a running job only pauses, resumes,
+        goes ready or standby (see JobRecorder); the event log knows which
+        of these it was in last.
+        """
+        live = {job.id: job for job in jobs if job.status in job_records.LIVE_STATES}
+        for record in self.events.newest_first():
+            if not live:
+                return
+            if record.name == JOB_STATUS_CHANGE:
+                job = live.pop(str(record.data["id"]), None)
+                if job is not None:
+                    job.set_status(JobStatus(record.data["status"]))
 
     # -------------------------------------------------------------- shutdown
 

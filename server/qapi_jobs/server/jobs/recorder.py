@@ -33,7 +33,8 @@ class JobRecorder:
         job.set_status(status)
         if old is not status:
             self.log.publish(events.JOB_STATUS_CHANGE, info.status_change_data(job))
-            self.save(job)
+            if old not in records.LIVE_STATES or status not in records.LIVE_STATES:
+                self.save(job)
         self.changes.bump()
 
     def save(self, job: Job) -> None:

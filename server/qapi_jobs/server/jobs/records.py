@@ -33,6 +33,9 @@ from qapi_jobs.server.jobs.status import COMPLETED_STATES, JobStatus, JobType
 
 INTERRUPTED = "the server stopped while the job ran"
 """The error of a job that was running when the server stopped."""
+LIVE_STATES = frozenset({JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.READY, JobStatus.STANDBY})
+"""Statuses a job moves between while it runs.  A restart treats them alike, so a
+record is not rewritten for a move among them: the event log has the exact one."""
 CTIME_SLACK = 1.0
 """Seconds a file's ctime may lag the wall clock of the job that created it."""
 

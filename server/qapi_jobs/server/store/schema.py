@@ -91,6 +91,6 @@ def _create(connection: sqlite3.Connection) -> None:
         + _TABLES
         + f"PRAGMA application_id = {APPLICATION_ID};"
         + f"PRAGMA user_version = {SCHEMA_VERSION};"
-        + f"INSERT INTO meta VALUES ('log_id', '{uuid.uuid4().hex}'), ('last_seq', '0');"
+        + f"INSERT INTO meta VALUES ('log_id', '{uuid.uuid4().hex}');"
         + "COMMIT;"
     )

@@ -54,10 +54,10 @@ class Store:
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
         self.log_id: str = meta["log_id"]
         """The stable identity of the event log; a new store gets a new one."""
-        self.last_seq = int(meta["last_seq"])
-        """The newest sequence number ever written (kept when its event is compacted)."""
-        oldest = connection.execute("SELECT min(seq) FROM events").fetchone()[0]
-        self._oldest = self.last_seq + 1 if oldest is None else int(oldest)
+        oldest, newest = connection.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        self.last_seq: int = newest or 0
+        """The newest sequence number written (compaction always keeps that event)."""
+        self._oldest: int = oldest or 1
         self._checkpointer = _Checkpointer(path)
 
     @property
@@ -109,9 +109,6 @@ class Store:
                         "INSERT INTO events VALUES (?, ?, ?, ?)",
                         [(e.seq, e.timestamp, e.name, _encode(dict(e.data))) for e in events],
                     )
-                    db.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(events[-1].seq),)
-                    )
                 for job_id, record in jobs.items():
                     if record is None:
                         db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
@@ -121,7 +118,9 @@ class Store:
                             "record = excluded.record",
                             (job_id, _encode(record)),
                         )
-                drop_below = min(keep_from, self._oldest + COMPACT_CHUNK)
+                # The newest event always stays: it is where numbering goes on.
+                newest = events[-1].seq if events else self.last_seq
+                drop_below = min(keep_from, self._oldest + COMPACT_CHUNK, newest)
                 if drop_below > self._oldest:
                     db.execute("DELETE FROM events WHERE seq < ?", (drop_below,))
                 db.execute("COMMIT")
@@ -217,7 +216,8 @@ class _Checkpointer:
 
     def wrote(self) -> None:
         """Something was committed: checkpoint at the next interval."""
-        self._dirty.set()
+        if not self._dirty.is_set():
+            self._dirty.set()
 
     def stop(self) -> None:
         """End the thread (a final checkpoint is the closer's business)."""
