@@ -44,8 +44,15 @@ class CountingStore:
     def last_seq(self) -> int:
         return self.store.last_seq
 
-    def load_events(self, newest: int) -> list[EventRecord]:
-        return self.store.load_events(newest)
+    @property
+    def oldest_seq(self) -> int:
+        return self.store.oldest_seq
+
+    def read_events(self, first: int, last: int) -> list[EventRecord]:
+        return self.store.read_events(first, last)
+
+    def timestamps(self, first: int) -> list[float]:
+        return self.store.timestamps(first)
 
     def append(
         self,
@@ -64,10 +71,10 @@ async def test_subscribers_see_an_event_only_once_it_is_written(store: Store) ->
     for i in range(100):
         log.publish("JOB_STATUS_CHANGE", {"id": f"j{i}", "status": "created"})
     assert subscription.get_nowait() == []  # published, not yet written
-    assert store.load_events(1000) == []
+    assert store.read_events(1, 1000) == []
     batch = await subscription.next_batch(1000)
     assert [r.seq for r in batch] == list(range(1, 101))
-    assert store.load_events(1000) == batch  # in the store by the time it is seen
+    assert store.read_events(1, 1000) == batch  # in the store by the time it is seen
     assert counting.commits == [100]  # one commit for the whole loop iteration
 
 
@@ -86,6 +93,8 @@ async def test_numbers_and_identity_continue_in_the_next_process(data_dir: Path)
         assert [r.seq for r in await resumed.next_batch()] == [2, 3]
         log2.publish("JOB_STATUS_CHANGE", {"id": "j3", "status": "created"})
         assert [r.seq for r in await resumed.next_batch()] == [4]
+        # One read across the restart: the earlier process's events from the store.
+        assert [r.data["id"] for r in log2.events_after(1)] == ["j1", "j2", "j3"]
     finally:
         store.close()
 

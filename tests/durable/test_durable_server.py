@@ -90,6 +90,6 @@ async def test_a_full_disk_fails_the_command_and_loses_nothing(
         store.close()
     reopened = open_store(small_fs.path)
     try:
-        assert [r.data["status"] for r in reopened.load_events(100)] == seen
+        assert [r.data["status"] for r in reopened.read_events(1, 100)] == seen
     finally:
         reopened.close()

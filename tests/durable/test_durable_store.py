@@ -153,6 +153,6 @@ def test_a_full_disk_holds_events_back_until_there_is_room(small_fs: Tmpfs) -> N
     reopened = open_store(small_fs.path)
     try:
         assert reopened.last_seq == unwritten
-        assert len(reopened.load_events(1000)) == unwritten
+        assert len(reopened.read_events(1, 1000)) == unwritten
     finally:
         reopened.close()

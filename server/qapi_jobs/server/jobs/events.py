@@ -19,11 +19,15 @@ stable identity, and every event is written to the journal before any
 subscriber can see it: events published during one loop iteration are
 written together in one commit at its end (group commit), and only then
 does :attr:`EventLog.last_seq`, the newest event subscribers see, move on.
+The events of earlier processes stay in the journal and are read from it
+when a subscriber resumes that far back, so a restart does not wait for
+the whole retained history to be loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
@@ -90,10 +94,17 @@ class EventJournal(Protocol):
 
     @property
     def last_seq(self) -> int:
-        """The newest sequence number ever written (0 for a new journal)."""
+        """The newest sequence number written (0 for a new journal)."""
 
-    def load_events(self, newest: int) -> list[EventRecord]:
-        """The newest ``newest`` retained events, oldest first."""
+    @property
+    def oldest_seq(self) -> int:
+        """The oldest sequence number still held (``last_seq + 1`` when empty)."""
+
+    def read_events(self, first: int, last: int) -> list[EventRecord]:
+        """The held events from ``first`` to ``last`` (both included), oldest first."""
+
+    def timestamps(self, first: int) -> list[float]:
+        """The timestamps of the held events from ``first`` on, oldest first."""
 
     def append(
         self,
@@ -169,6 +180,10 @@ class EventLog:
         """The newest event published."""
         self._floor = 1
         """No event older than this is retained (age, or what the journal still had)."""
+        self._base = 1
+        """The oldest event in memory; older retained ones are in the journal only."""
+        self._journal_times: list[float] = []
+        """With max_age: timestamps of the events in the journal only, from _floor on."""
         self._journal = journal
         self._unwritten: list[EventRecord] = []
         self._staged_jobs: dict[str, JobRecordData | None] = {}
@@ -181,11 +196,11 @@ class EventLog:
             self._restore(journal)
 
     def _restore(self, journal: EventJournal) -> None:
-        records = journal.load_events(self.retention)
-        for record in records:
-            self._ring[(record.seq - 1) % self.retention] = record
         self._last_seq = self._issued = journal.last_seq
-        self._floor = records[0].seq if records else self._issued + 1
+        self._base = self._issued + 1
+        self._floor = max(journal.oldest_seq, self._issued - self.retention + 1)
+        if self.max_age is not None:
+            self._journal_times = journal.timestamps(self._floor)
         self._expire_by_age()
 
     @property
@@ -302,6 +317,14 @@ class EventLog:
         cutoff = self._clock() - self.max_age
         ring, size = self._ring, self.retention
         seq = self.oldest_seq
+        if seq < self._base:
+            # Timestamps ascend with sequence numbers: the first young enough one.
+            start = self._base - len(self._journal_times)
+            index = bisect.bisect_left(self._journal_times, cutoff, lo=max(0, seq - start))
+            seq = start + index
+            if seq < self._base:
+                self._floor = seq
+                return
         while seq <= self._last_seq:
             record = ring[(seq - 1) % size]
             if record is None or record.timestamp >= cutoff:
@@ -317,14 +340,21 @@ class EventLog:
         """
         self._check_cursor(after_seq)
         last = self._last_seq if limit is None else min(self._last_seq, after_seq + limit)
+        older: list[EventRecord] = []
+        if after_seq + 1 < self._base and self._journal is not None:
+            # Events of an earlier process: read from the journal (a rare, far resume).
+            older = self._journal.read_events(after_seq + 1, min(last, self._base - 1))
+            after_seq = min(last, self._base - 1)
         ring, size = self._ring, self.retention
-        return [_present(ring[(seq - 1) % size]) for seq in range(after_seq + 1, last + 1)]
+        return older + [_present(ring[(seq - 1) % size]) for seq in range(after_seq + 1, last + 1)]
 
-    def newest_first(self) -> Iterator[EventRecord]:
+    def newest_first(self, chunk: int = 1000) -> Iterator[EventRecord]:
         """The retained events that subscribers can see, newest first."""
-        ring, size = self._ring, self.retention
-        for seq in range(self._last_seq, self.oldest_seq - 1, -1):
-            yield _present(ring[(seq - 1) % size])
+        last = self._last_seq
+        while last >= self.oldest_seq:
+            first = max(self.oldest_seq, last - chunk + 1)
+            yield from reversed(self.events_after(first - 1, last - first + 1))
+            last = first - 1
 
     def subscribe(
         self, after_seq: int | None = None, *, max_lag: int | None = None
