@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 # Two levels of install: what running the server needs, and everything for
 # development (all four distributions editable, the dev tools, npm).
 RUN_STAMP := $(VENV)/.installed-run
+CLIENT_STAMP := $(VENV)/.installed-client
 STAMP  := $(VENV)/.installed-dev
 DISTS  := proto client server codegen
 NODE_STAMP := tests/node/node_modules/.installed
 LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= data
 
-.PHONY: setup run test generate check-generated lint contracts breaking bench bench-smoke clean
+.PHONY: setup client run test generate check-generated lint contracts breaking bench bench-smoke clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -25,9 +26,16 @@ $(RUN_STAMP): $(VENV)/bin/python proto/pyproject.toml server/pyproject.toml
 	$(BIN)/pip install -q -e ./proto -e ./server
 	touch $@
 
+# The `qapi-jobs` command and the Python client, beside the server.
+client: $(CLIENT_STAMP)
+
+$(CLIENT_STAMP): $(VENV)/bin/python proto/pyproject.toml client/pyproject.toml
+	$(BIN)/pip install -q -e ./proto -e ./client
+	touch $@
+
 $(STAMP): $(VENV)/bin/python pyproject.toml $(DISTS:%=%/pyproject.toml)
 	$(BIN)/pip install -q $(DISTS:%=-e ./%) --group dev
-	touch $(RUN_STAMP) $@
+	touch $(RUN_STAMP) $(CLIENT_STAMP) $@
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
@@ -41,14 +49,19 @@ test: setup
 	$(BIN)/pytest
 
 # Rebuild every generated file from qapi/: the .proto files and their lock,
-# the Python modules and stubs, and the typed client.
+# the Python modules and stubs, and the typed client (its synchronous half
+# generated from the asyncio one).
 generate: $(STAMP)
 	$(BIN)/python -m qapi_jobs.codegen proto qapi/qapi-schema.json --out proto \
 		--package qapi_jobs.v1 --service JobsService
 	$(BIN)/python -m qapi_jobs.codegen python proto
 	$(BIN)/python -m qapi_jobs.codegen client qapi/qapi-schema.json --proto-package qapi_jobs.v1 \
 		--service JobsService --out client/qapi_jobs/client/generated
-	$(BIN)/ruff format -q client/qapi_jobs/client/generated
+	$(BIN)/python -m qapi_jobs.codegen unasync client/qapi_jobs/client
+	$(BIN)/ruff check -q --fix --select I client/qapi_jobs/client/sync_calls.py \
+		client/qapi_jobs/client/sync_client.py
+	$(BIN)/ruff format -q client/qapi_jobs/client/generated client/qapi_jobs/client/sync_calls.py \
+		client/qapi_jobs/client/sync_client.py
 
 # Fails when a committed generated file differs from what `make generate` writes.
 check-generated: generate

@@ -2,7 +2,9 @@
 
     python examples/handle_errors.py
 
-Branch on the exception class and on ``reason``; the message is for people.
+Branch on the exception class and on ``reason``; the message is for people,
+and so are the server's ``hint`` and the ``facts`` (ids, sizes, limits) that
+come with it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ def main() -> int:
             print(f"job {err.job_id} is {err.job_status} and refuses {err.verb}")
         except QapiJobsError as err:
             print(f"refused: {err.code.name} {err.reason}: {err.message}", file=sys.stderr)
+            for key, value in err.facts.items():
+                print(f"  {key}: {value}", file=sys.stderr)
+            if err.hint:
+                print(f"hint: {err.hint}", file=sys.stderr)
             return 1
     return 0
 

@@ -12,12 +12,12 @@ import math
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 TIMEOUT = 180
 
 ENVELOPE = {

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .conftest import Cli, run_script
-
-if TYPE_CHECKING:
-    from tests.client.servers import ThreadedServer
+from tests.support.cli import Cli, run_script
+from tests.support.servers import ThreadedServer
 
 
 def _raw(name: str, size: str = "1M") -> str:
@@ -32,14 +29,16 @@ def test_help_comes_from_the_schema(cli: Cli) -> None:
     assert "--auto-finalize [BOOL]" in backup.out
 
 
-def test_create_wait_list_and_dismiss(cli: Cli, server: ThreadedServer, job_id: str) -> None:
+def test_create_wait_list_and_dismiss(
+    cli: Cli, threaded_server: ThreadedServer, job_id: str
+) -> None:
     created = cli("blockdev-create", "--job-id", job_id, "--options", _raw(f"{job_id}.raw", "2M"))
     assert (created.code, created.out, created.err) == (0, "", "")
     waited = cli("wait", job_id, "--json")
     assert waited.code == 0
     info = json.loads(waited.out)
     assert info["status"] == "concluded" and info["total-progress"] == 2 << 20
-    assert (server.data_dir / f"{job_id}.raw").stat().st_size == 2 << 20
+    assert (threaded_server.data_dir / f"{job_id}.raw").stat().st_size == 2 << 20
     listed = cli("--json", "jobs")
     assert {"id": job_id, "type": "create", "status": "concluded"}.items() <= next(
         j for j in json.loads(listed.out) if j["id"] == job_id
@@ -53,14 +52,14 @@ def test_create_wait_list_and_dismiss(cli: Cli, server: ThreadedServer, job_id: 
 
 
 def test_refusals_have_exit_codes_and_one_line(
-    cli: Cli, server: ThreadedServer, job_id: str
+    cli: Cli, threaded_server: ThreadedServer, job_id: str
 ) -> None:
     missing = cli("job-pause", "--id", "nope")
     assert missing.code == 4 and missing.out == ""
-    assert missing.err == "qapi-jobs: Job not found (NOT_FOUND, JOB_NOT_FOUND)\n"
+    assert missing.err == "qapi-jobs: Job not found (NOT_FOUND, JOB_NOT_FOUND)\n  job_id: nope\n"
     invalid = cli("blockdev-create", "--job-id", "bad/id", "--options", _raw("b.raw"))
     assert invalid.code == 6 and "Invalid job ID 'bad/id'" in invalid.err
-    (server.data_dir / f"{job_id}-src.raw").write_bytes(b"\x05" * (1 << 20))
+    (threaded_server.data_dir / f"{job_id}-src.raw").write_bytes(b"\x05" * (1 << 20))
     started = cli(
         "drive-backup",
         "--job-id",
@@ -80,7 +79,9 @@ def test_refusals_have_exit_codes_and_one_line(
     assert cli("wait", job_id, "--status", "running").code == 0
     wrong = cli("job-complete", "--id", job_id)
     assert wrong.code == 5
-    assert wrong.err.count("\n") == 1 and "cannot accept command verb 'complete'" in wrong.err
+    first, *facts = wrong.err.splitlines()
+    assert "cannot accept command verb 'complete'" in first
+    assert facts == [f"  job_id: {job_id}", "  status: running", "  verb: complete"]
     taken = cli("blockdev-create", "--job-id", job_id, "--options", _raw(f"{job_id}-2.raw"))
     assert taken.code == 7
     assert cli("job-cancel", "--id", job_id).code == 0
@@ -108,13 +109,13 @@ def test_bad_values_are_usage_errors(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_json_from_a_file_and_a_transaction(
-    cli: Cli, server: ThreadedServer, tmp_path: Path
+    cli: Cli, threaded_server: ThreadedServer, tmp_path: Path
 ) -> None:
     options = tmp_path / "options.json"
     options.write_text(_raw("from-file.raw", "64k"))
     assert cli("blockdev-create", "--job-id", "ff", "--options", f"@{options}").code == 0
     assert cli("wait", "ff").code == 0
-    assert (server.data_dir / "from-file.raw").stat().st_size == 64 << 10
+    assert (threaded_server.data_dir / "from-file.raw").stat().st_size == 64 << 10
     assert cli("job-dismiss", "--id", "ff").code == 0
     aborted = cli("transaction", "--actions", '[{"type": "abort", "data": {}}]')
     assert aborted.code == 6
@@ -122,7 +123,7 @@ def test_json_from_a_file_and_a_transaction(
         "qapi-jobs: Transaction aborted using Abort action"
         " (INVALID_ARGUMENT, TRANSACTION_ABORTED)\n"
     )
-    (server.data_dir / "t-src.raw").write_bytes(b"\x07" * (256 << 10))
+    (threaded_server.data_dir / "t-src.raw").write_bytes(b"\x07" * (256 << 10))
     action = {
         "type": "drive-backup",
         "data": {"job-id": "t1", "device": "t-src.raw", "target": "t1.raw", "sync": "full"},
@@ -136,19 +137,29 @@ def test_json_from_a_file_and_a_transaction(
     )
     assert grouped.code == 0, grouped.err
     assert cli("wait", "t1", "--status", "null").code == 0
-    assert (server.data_dir / "t1.raw").read_bytes() == b"\x07" * (256 << 10)
+    assert (threaded_server.data_dir / "t1.raw").read_bytes() == b"\x07" * (256 << 10)
 
 
 def test_a_server_that_is_not_there(cli: Cli) -> None:
-    for command in (["jobs"], ["watch"], ["progress"], ["wait", "j"], ["job-pause", "--id", "j"]):
+    backup = ["drive-backup", "--device", "a", "--target", "b", "--sync", "full", "--wait"]
+    for command in (
+        ["jobs"],
+        ["watch"],
+        ["progress"],
+        ["wait", "j"],
+        ["job-pause", "--id", "j"],
+        backup,
+    ):
         unreachable = cli("--server", "127.0.0.1:1", "--timeout", "5", *command)
         assert unreachable.code == 3, command
         assert unreachable.err.startswith("qapi-jobs: cannot reach 127.0.0.1:1: "), command
-        assert unreachable.err.endswith(" (UNAVAILABLE)\n") and unreachable.err.count("\n") == 1
+        error, hint = unreachable.err.splitlines()
+        assert error.endswith(" (UNAVAILABLE)"), command
+        assert hint.startswith("hint: is the server running at 127.0.0.1:1?"), command
 
 
-def test_the_installed_script_and_the_environment(server: ThreadedServer) -> None:
-    result = run_script("query-jobs", "--json", env={"QAPI_JOBS_SERVER": server.address})
+def test_the_installed_script_and_the_environment(threaded_server: ThreadedServer) -> None:
+    result = run_script("query-jobs", "--json", env={"QAPI_JOBS_SERVER": threaded_server.address})
     assert result.code == 0 and isinstance(json.loads(result.out), list)
-    after = run_script("--server", server.address, "--json", "query-block-jobs")
+    after = run_script("--server", threaded_server.address, "--json", "query-block-jobs")
     assert after.code == 0 and isinstance(json.loads(after.out), list)

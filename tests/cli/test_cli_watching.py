@@ -8,14 +8,10 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from qapi_jobs.client import JobsClient
-
-from .conftest import QAPI_JOBS, Cli, servers
-
-if TYPE_CHECKING:
-    from tests.client.servers import ThreadedServer
+from tests.support.cli import QAPI_JOBS, Cli
+from tests.support.servers import ThreadedServer, free_port
 
 STATUSES = ["created", "running", "waiting", "pending", "concluded"]
 
@@ -52,8 +48,10 @@ class Script:
         return code, self.process.stderr.read()
 
 
-def test_watch_prints_events_as_json_lines(cli: Cli, server: ThreadedServer, job_id: str) -> None:
-    env = {"QAPI_JOBS_SERVER": server.address}
+def test_watch_prints_events_as_json_lines(
+    cli: Cli, threaded_server: ThreadedServer, job_id: str
+) -> None:
+    env = {"QAPI_JOBS_SERVER": threaded_server.address}
     watch = Script("watch", "--json", "--snapshot", "--job", job_id, "--count", "5", env=env)
     human = Script("watch", "--snapshot", "--job", job_id, "--count", "5", env=env)
     resync = json.loads(watch.first_line())["resync"]
@@ -80,8 +78,10 @@ def test_watch_prints_events_as_json_lines(cli: Cli, server: ThreadedServer, job
     assert cli("job-dismiss", "--id", job_id).code == 0
 
 
-def test_progress_follows_a_job_to_its_end(cli: Cli, server: ThreadedServer, job_id: str) -> None:
-    (server.data_dir / f"{job_id}-src.raw").write_bytes(b"\x09" * (1 << 20))
+def test_progress_follows_a_job_to_its_end(
+    cli: Cli, threaded_server: ThreadedServer, job_id: str
+) -> None:
+    (threaded_server.data_dir / f"{job_id}-src.raw").write_bytes(b"\x09" * (1 << 20))
     started = cli(
         "drive-backup", "--job-id", job_id, "--device", f"{job_id}-src.raw",
         "--target", f"{job_id}-copy.raw", "--sync", "full", "--speed", str(4 << 20),
@@ -106,7 +106,7 @@ def test_progress_follows_a_job_to_its_end(cli: Cli, server: ThreadedServer, job
 
 
 def test_serve_runs_the_server(tmp_path: Path) -> None:
-    port = servers.free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(QAPI_JOBS), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE,

@@ -19,8 +19,8 @@ from qapi_jobs.client import (
     status_name,
 )
 from qapi_jobs.v1 import job_pb2
-
-from .jobs import FULL, MIB, raw_image
+from tests.support.images import MIB
+from tests.support.requests import FULL, raw_image
 
 
 async def test_run_job_with_a_coroutine_progress_callback(aio_client: AsyncJobsClient) -> None:
@@ -54,7 +54,7 @@ async def test_errors_carry_error_info(aio_client: AsyncJobsClient) -> None:
     await aio_client.job_dismiss(id="c2")
 
 
-async def test_run_job_raises_for_a_failed_job(aio_client: AsyncJobsClient, aio_data: Path) -> None:
+async def test_run_job_raises_for_a_failed_job(aio_client: AsyncJobsClient, data_dir: Path) -> None:
     cancelled = asyncio.Event()
 
     async def cancel(info: job_pb2.JobInfo) -> None:
@@ -63,7 +63,7 @@ async def test_run_job_raises_for_a_failed_job(aio_client: AsyncJobsClient, aio_
             await aio_client.job_cancel(id="b1")
 
     # A backup of a sparse source would finish at once.
-    await asyncio.to_thread((aio_data / "src.raw").write_bytes, b"\x01" * (2 * MIB))
+    await asyncio.to_thread((data_dir / "src.raw").write_bytes, b"\x01" * (2 * MIB))
 
     async def start() -> None:
         await aio_client.drive_backup(
@@ -107,12 +107,28 @@ async def test_watch_events_and_watch_jobs(aio_client: AsyncJobsClient) -> None:
             pass
 
 
-async def test_wait_for_status_times_out(aio_client: AsyncJobsClient, aio_data: Path) -> None:
-    await asyncio.to_thread((aio_data / "src.raw").write_bytes, b"\x02" * (2 * MIB))
+async def test_wait_for_status_times_out(aio_client: AsyncJobsClient, data_dir: Path) -> None:
+    await asyncio.to_thread((data_dir / "src.raw").write_bytes, b"\x02" * (2 * MIB))
     await aio_client.drive_backup(
         job_id="b2", device="src.raw", target="b2.raw", sync=FULL, speed=64 << 10
     )
     with pytest.raises(TimeoutError):
         await aio_client.wait_for_status("b2", "concluded", timeout=0.5)
     await aio_client.job_cancel(id="b2")
-    await aio_client.wait_for_status("b2", "null", timeout=10)
+    await aio_client.wait_for_status("b2", "null", check=False, timeout=10)
+
+
+async def test_a_job_that_fails_fails_every_wait(aio_client: AsyncJobsClient) -> None:
+    huge = raw_image("huge.raw", 1 << 60)
+    await aio_client.blockdev_create(job_id="e1", options=huge)
+    for statuses in ("concluded", ["concluded", "null"]):
+        with pytest.raises(JobFailed) as caught:
+            await aio_client.wait_for_status("e1", statuses, timeout=10)
+        assert "File too large" in (caught.value.outcome.error or "")
+    info = await aio_client.wait_for_status("e1", "concluded", check=False, timeout=10)
+    assert "File too large" in info.error
+    await aio_client.job_dismiss(id="e1")
+    with pytest.raises(JobFailed):
+        await aio_client.run_job(
+            "e2", lambda: aio_client.blockdev_create(job_id="e2", options=huge), timeout=10
+        )

@@ -36,3 +36,26 @@ def test_extra_options_win() -> None:
     options = dict(channel_options(tls, [("grpc.keepalive_time_ms", 60_000)]))
     assert options["grpc.keepalive_time_ms"] == 60_000
     assert options["grpc.ssl_target_name_override"] == "jobs.internal"
+
+
+def test_a_missing_port_is_the_default_and_bad_ones_are_refused() -> None:
+    from qapi_jobs.client.channel import target
+
+    assert target("127.0.0.1") == "127.0.0.1:50051"
+    assert target("localhost") == "localhost:50051"
+    assert target("[::1]") == target("::1") == "[::1]:50051"
+    assert target("[::1]:7") == "[::1]:7"
+    assert target("http://127.0.0.1:8080/") == "127.0.0.1:8080"
+    assert target("https://jobs.example", tls=True) == "jobs.example:50051"
+    assert target("unix:/run/jobs.sock") == "unix:/run/jobs.sock"
+    for bad, text in (
+        ("127.0.0.1:99999", "from 1 to 65535"),
+        ("127.0.0.1:0", "from 1 to 65535"),
+        ("127.0.0.1:http", "from 1 to 65535"),
+        ("https://jobs.example", "asks for TLS"),
+        ("grpc://jobs.example", "unknown scheme"),
+        ("http://jobs.example/api", "no path"),
+        (":50051", "no host"),
+    ):
+        with pytest.raises(ValueError, match=text):
+            target(bad)

@@ -16,9 +16,9 @@ from qapi_jobs.client import (
 )
 from qapi_jobs.client.errors import error_class, make_error
 from qapi_jobs.v1 import image_pb2
-
-from .jobs import FULL, SLOW, dense_file, raw_image
-from .servers import ThreadedServer, free_port
+from tests.support.images import dense_file
+from tests.support.requests import FULL, SLOW, raw_image
+from tests.support.servers import ThreadedServer, free_port
 
 DOMAIN = "qapi-jobs.qapi_jobs.v1"
 
@@ -57,7 +57,7 @@ def test_verb_refusal_is_wrong_state_naming_verb_and_status(
         assert duplicate.value.message == f"Job ID '{job_id}' already in use"
     finally:
         client.job_cancel(id=job_id)
-        client.wait_for_status(job_id, "null", timeout=10)
+        client.wait_for_status(job_id, "null", check=False, timeout=10)
 
 
 def test_bad_arguments_are_invalid_argument(client: JobsClient) -> None:
@@ -94,3 +94,35 @@ def test_details_of_another_status_are_ignored() -> None:
     assert isinstance(err, JobNotFound) and err.details == ()
     garbage = make_error(grpc.StatusCode.NOT_FOUND, "gone", [("grpc-status-details-bin", b"\xff")])
     assert garbage.reason == ""
+
+
+def test_a_request_the_server_cannot_read_names_the_field(client: JobsClient) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        client.blockdev_create(job_id="fv", options=image_pb2.BlockdevCreateOptions())
+    err = caught.value
+    assert err.reason == "INVALID_REQUEST"
+    assert [v.field for v in err.field_violations] == [err.metadata["field"]]
+    assert err.field_violations[0].description
+    assert err.facts == err.metadata and err.hint is None
+
+
+def _status_trailer(code: grpc.StatusCode, message: str, metadata: dict[str, str]) -> bytes:
+    from google.protobuf import any_pb2
+    from google.rpc import error_details_pb2, status_pb2
+
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason="R", domain=DOMAIN, metadata=metadata))
+    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    serialized: bytes = status.SerializeToString()
+    return serialized
+
+
+def test_the_hint_and_the_facts_are_apart() -> None:
+    metadata = {"hint": "dismiss it first", "job_id": "j1", "size": "1024"}
+    trailer = _status_trailer(grpc.StatusCode.ALREADY_EXISTS, "taken", metadata)
+    err = make_error(
+        grpc.StatusCode.ALREADY_EXISTS, "taken", [("grpc-status-details-bin", trailer)]
+    )
+    assert isinstance(err, AlreadyExists) and err.reason == "R"
+    assert err.hint == "dismiss it first"
+    assert err.facts == {"job_id": "j1", "size": "1024"}

@@ -9,10 +9,9 @@ import threading
 from pathlib import Path
 
 from qapi_jobs.client import JobsClient
+from tests.support.paths import REPO
+from tests.support.servers import ThreadedServer
 
-from .servers import ThreadedServer
-
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 

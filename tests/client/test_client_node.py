@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .servers import ServerProcess, free_port
+from tests.support.servers import ServerProcess, free_port
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 

@@ -25,10 +25,9 @@ from qapi_jobs.client import (
     Resync,
     WatchItem,
 )
-
-from .jobs import raw_image
-from .proxy import CuttableProxy
-from .servers import ServerProcess, ThreadedServer, free_port
+from tests.support.proxy import CuttableProxy
+from tests.support.requests import raw_image
+from tests.support.servers import ServerProcess, ThreadedServer, free_port
 
 QUICK = ReconnectPolicy(initial=0.05, maximum=0.5, give_up_after=30)
 WAIT = 30.0

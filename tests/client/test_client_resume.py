@@ -7,7 +7,7 @@ import pytest
 
 from qapi_jobs.client import EventItem, Heartbeat, JobsSnapshot, Resync
 from qapi_jobs.client.errors import QapiJobsError, make_error
-from qapi_jobs.client.follow import NextItem, QueryJob, status_set, wait_logic
+from qapi_jobs.client.follow import JobFailed, NextItem, QueryJob, status_set, wait_logic
 from qapi_jobs.client.resume import Backoff, EventsResume, JobsResume, ReconnectPolicy
 from qapi_jobs.transcoder import decode_event
 from qapi_jobs.v1 import job_pb2, service_pb2, watch_pb2
@@ -205,8 +205,21 @@ def _status_event(job_id: str, status: str, sequence: int) -> EventItem:
     return EventItem(sequence, "A", envelope)
 
 
-def test_waiting_for_null_outlasts_concluded() -> None:
-    logic = wait_logic("j", status_set("null"))
+def test_a_failed_job_fails_the_wait_whatever_was_waited_for() -> None:
+    for wanted in ("concluded", "null"):
+        logic = wait_logic("j", status_set(wanted))
+        next(logic)
+        running = job_pb2.JobInfo(id="j", status=job_pb2.JOB_STATUS_RUNNING)
+        logic.send(Resync((watch_pb2.JobSnapshot(job=running),), 1, "A", "INITIAL"))
+        assert isinstance(logic.send(_status_event("j", "concluded", 2)), QueryJob)
+        failed = job_pb2.JobInfo(id="j", status=job_pb2.JOB_STATUS_CONCLUDED, error="x")
+        with pytest.raises(JobFailed) as caught:
+            logic.send(failed)
+        assert caught.value.outcome.error == "x"
+
+
+def test_waiting_for_null_outlasts_concluded_without_check() -> None:
+    logic = wait_logic("j", status_set("null"), check=False)
     assert isinstance(next(logic), NextItem)
     running = job_pb2.JobInfo(id="j", status=job_pb2.JOB_STATUS_RUNNING)
     snapshot = Resync((watch_pb2.JobSnapshot(job=running),), 1, "A", "INITIAL")

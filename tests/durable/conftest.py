@@ -1,4 +1,4 @@
-"""Fixtures for the durable store: data directories, small file systems of our own."""
+"""Fixtures for the durable store: small file systems of our own."""
 
 from __future__ import annotations
 
@@ -10,27 +10,12 @@ from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-class Tmpfs:
-    """A tmpfs of a fixed size mounted for one test (needs root and mount)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def remount(self, options: str) -> None:
-        """Change the mount options, e.g. ``ro`` or ``rw``."""
-        subprocess.run(["mount", "-o", f"remount,{options}", str(self.path)], check=True)
+from tests.durable.filesystems import Tmpfs
 
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Tmpfs]:
+    """A 2 MiB tmpfs; the test is skipped where mounting is not permitted."""
     mountpoint = tmp_path / f"fs-{uuid.uuid4().hex[:8]}"
     mountpoint.mkdir()
     mounted = subprocess.run(

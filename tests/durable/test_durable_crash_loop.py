@@ -31,8 +31,7 @@ from qapi_jobs.v1 import (
     watch_pb2,
     watch_pb2_grpc,
 )
-
-from .servers import Server
+from tests.support.servers import ServerProcess, free_port
 
 ROUNDS = 50
 WATCHERS = 20
@@ -154,7 +153,7 @@ async def test_fifty_crashes_lose_and_repeat_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "src.raw").write_bytes(os.urandom(8 * MIB))
-    server = Server(data)
+    server = ServerProcess(data, free_port())
     watchers = [Watcher(server.address) for _ in range(WATCHERS)]
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     rng = random.Random(1234)

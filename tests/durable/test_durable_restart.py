@@ -20,9 +20,8 @@ from qapi_jobs.client import AsyncJobsClient, ReconnectPolicy
 from qapi_jobs.server.jobs.records import INTERRUPTED
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import block_ops_pb2, image_pb2, job_pb2, service_pb2
-
-from .servers import Server
-from .watchers import TypedWatch, assert_contiguous, read_after
+from tests.durable.watchers import TypedWatch, assert_contiguous, end, read_after
+from tests.support.servers import ServerProcess, free_port
 
 QUICK = ReconnectPolicy(initial=0.05, maximum=0.3, give_up_after=30)
 MIB = 1 << 20
@@ -55,7 +54,7 @@ async def test_a_restart_mid_copy_keeps_every_job_and_every_event(
     # Two chunks of the default 4 MiB: the speed limit holds the second one back.
     (data / "src.raw").write_bytes(os.urandom(8 * MIB))
     (data / "small.raw").write_bytes(os.urandom(MIB))
-    server = Server(data).start()
+    server = ServerProcess(data, free_port()).start()
     try:
         async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
             typed = TypedWatch(client.watch_events(snapshot=True))
@@ -82,7 +81,7 @@ async def test_a_restart_mid_copy_keeps_every_job_and_every_event(
             resumed_from = typed.events[-1].sequence  # a watcher that loses its stream here
             instance_id = typed.resyncs[0].instance_id
 
-            server.end(how)
+            end(server, how)
             server.start()
 
             await typed.until(lambda: typed.saw("copy", "concluded"))
@@ -121,7 +120,7 @@ async def test_a_restart_mid_copy_keeps_every_job_and_every_event(
             assert (data / "pend.raw").read_bytes() == (data / "small.raw").read_bytes()
             await typed.close()
     finally:
-        server.end("kill")
+        server.kill()
 
 
 def _backup_action(job_id: str, device: str, **members: object) -> dict[str, object]:
@@ -135,7 +134,7 @@ async def test_a_restart_mid_transaction_aborts_the_whole_group(tmp_path: Path, 
     data.mkdir()
     (data / "quick.raw").write_bytes(os.urandom(MIB))
     (data / "slow.raw").write_bytes(os.urandom(8 * MIB))
-    server = Server(data).start()
+    server = ServerProcess(data, free_port()).start()
     try:
         async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
             typed = TypedWatch(client.watch_events(snapshot=True))
@@ -153,7 +152,7 @@ async def test_a_restart_mid_transaction_aborts_the_whole_group(tmp_path: Path, 
             await typed.until(lambda: typed.saw("a", "waiting"))
             assert (data / "a.raw").exists()
 
-            server.end(how)
+            end(server, how)
             server.start()
 
             await typed.until(lambda: typed.saw("a", "concluded") and typed.saw("b", "concluded"))
@@ -168,14 +167,14 @@ async def test_a_restart_mid_transaction_aborts_the_whole_group(tmp_path: Path, 
             assert_contiguous(typed.events, typed.resyncs[0].instance_id)
             await typed.close()
     finally:
-        server.end("kill")
+        server.kill()
 
 
 async def test_a_job_paused_when_the_server_died_leaves_its_pause_first(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "src.raw").write_bytes(os.urandom(8 * MIB))
-    server = Server(data).start()
+    server = ServerProcess(data, free_port()).start()
     try:
         async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
             typed = TypedWatch(client.watch_events(snapshot=True))
@@ -185,7 +184,7 @@ async def test_a_job_paused_when_the_server_died_leaves_its_pause_first(tmp_path
             await typed.until(lambda: typed.saw("copy", "running"))
             await client.job_pause(id="copy")
             await typed.until(lambda: typed.saw("copy", "paused"))
-            server.end("kill")
+            server.kill()
             server.start()
             await typed.until(lambda: typed.saw("copy", "concluded"))
             statuses = [
@@ -197,4 +196,4 @@ async def test_a_job_paused_when_the_server_died_leaves_its_pause_first(tmp_path
             assert not (data / "copy.raw").exists()
             await typed.close()
     finally:
-        server.end("kill")
+        server.kill()

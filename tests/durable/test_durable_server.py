@@ -13,15 +13,14 @@ from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.store import STATE_DIR_NAME, open_store
-
-from .conftest import Tmpfs
-from .servers import Server
+from tests.durable.filesystems import Tmpfs
+from tests.support.servers import ServerProcess, free_port
 
 MIB = 1 << 20
 
 
 def test_a_second_server_process_is_refused(data_dir: Path) -> None:
-    first = Server(data_dir).start()
+    first = ServerProcess(data_dir, free_port()).start()
     try:
         second = subprocess.run(
             [sys.executable, "-m", "qapi_jobs.server", "--listen", "127.0.0.1:0", "--data-dir",
@@ -67,18 +66,15 @@ async def test_a_full_disk_fails_the_command_and_loses_nothing(
     try:
         manager = JobManager(journal=store)
         subscription = manager.subscribe()
-        filler = small_fs.path / "filler"
-        with filler.open("wb") as file, pytest.raises(OSError):
-            while True:
-                file.write(b"\0" * 65536)
-                file.flush()
+        filler = small_fs.fill()
         plan = await engine.prepare(
             "blockdev-create",
             {"job-id": "c", "options": {"driver": "raw", "filename": "c.raw", "size": MIB}},
         )
         with pytest.raises(JobError, match="could not record this change durably") as refused:
-            await manager.start(plan.job_spec())
+            await manager.start(plan)
         assert refused.value.reason == "STATE_NOT_WRITABLE"
+        assert refused.value.hint is not None and "Free space" in refused.value.hint
         assert subscription.get_nowait() == []  # not written, so not seen
         filler.unlink()
         seen: list[str] = []

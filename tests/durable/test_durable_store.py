@@ -9,8 +9,7 @@ import pytest
 
 from qapi_jobs.server.jobs.events import EventLog
 from qapi_jobs.server.store import Store, StoreError, layout, open_store, schema
-
-from .conftest import Tmpfs
+from tests.durable.filesystems import Tmpfs
 
 
 def _publish(store: Store, count: int, size: int = 10) -> EventLog:
@@ -125,17 +124,10 @@ def test_a_read_only_store_is_refused_clearly(small_fs: Tmpfs) -> None:
 
 def test_a_full_disk_holds_events_back_until_there_is_room(small_fs: Tmpfs) -> None:
     store = open_store(small_fs.path)
-    filler = small_fs.path / "filler"
     try:
         log = _publish(store, 10)
         acknowledged = log.last_seq
-        with filler.open("wb") as file:  # fill the file system up
-            try:
-                while True:
-                    file.write(b"\0" * 65536)
-                    file.flush()
-            except OSError:
-                pass
+        small_fs.fill()
         big = "y" * 60_000
         with pytest.raises(StoreError, match=r"cannot write the state store.*full"):
             for i in range(100):
@@ -144,7 +136,7 @@ def test_a_full_disk_holds_events_back_until_there_is_room(small_fs: Tmpfs) -> N
         assert log.write_error is not None
         assert log.last_seq == acknowledged  # nobody sees what is not written
         unwritten = log._issued
-        filler.unlink()
+        (small_fs.path / "filler").unlink()
         log.flush()
         assert log.write_error is None
         assert log.last_seq == unwritten

@@ -10,8 +10,8 @@ import grpc
 
 from qapi_jobs.client import EventItem, Resync, WatchItem
 from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
-
-WAIT = 30.0
+from tests.support.servers import ServerProcess
+from tests.support.timeouts import GUARD_TIMEOUT
 
 
 class TypedWatch:
@@ -40,7 +40,7 @@ class TypedWatch:
 
     async def until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds (checked after each item)."""
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(GUARD_TIMEOUT):
             while not predicate():
                 if self._task.done():
                     self._task.result()
@@ -73,7 +73,7 @@ async def read_after(
         call = stub.WatchEvents(
             watch_pb2.WatchEventsRequest(after_sequence=after, instance_id=instance_id)
         )
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(GUARD_TIMEOUT):
             async for response in call:
                 if response.HasField("event"):
                     got.append(response)
@@ -88,3 +88,11 @@ def assert_contiguous(events: list[EventItem], instance_id: str) -> None:
     assert {e.instance_id for e in events} == {instance_id}
     sequences = [e.sequence for e in events]
     assert sequences == list(range(sequences[0], sequences[0] + len(sequences))), sequences
+
+
+def end(server: ServerProcess, how: str) -> None:
+    """``"term"``: SIGTERM, which must end the server cleanly; ``"kill"``: SIGKILL."""
+    if how == "term":
+        assert server.stop() == 0
+    else:
+        server.kill()

@@ -1,26 +1,17 @@
-"""Fixtures for the builtin engine's tests: a data directory and an engine on it."""
+"""Fixtures for the builtin engine's tests (``data_dir`` and ``engine`` are the root's)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
-from qapi_jobs.server.engines.builtin import BuiltinEngine
-
-from .images import KIB
-
-TEST_CHUNK = 64 * KIB
-"""Small chunks, so that files of a few MiB take many steps."""
+from qapi_jobs.server.jobs.manager import JobManager
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def engine(data_dir: Path) -> BuiltinEngine:
-    return BuiltinEngine(data_dir, chunk_size=TEST_CHUNK)
+async def manager() -> AsyncIterator[JobManager]:
+    """A real job manager, shut down after the test."""
+    jobs = JobManager()
+    yield jobs
+    await jobs.shutdown(grace=5.0)

@@ -6,65 +6,24 @@ succeeds if nothing was left holding them.
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin import BuiltinEngine
-from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.status import JobStatus
-
-from .images import KIB, MIB, make_dense
-
-GUARD_TIMEOUT = 30.0
-
-
-class Log:
-    """The ``id:status`` changes and ``[id:EVENT]`` block job events of a manager."""
-
-    def __init__(self, manager: JobManager) -> None:
-        self._subscription = manager.subscribe(0)
-        self.seen: list[str] = []
-
-    def _take(self, records: list[ev.EventRecord]) -> None:
-        for record in records:
-            data = record.data
-            if record.name == ev.JOB_STATUS_CHANGE:
-                self.seen.append(f"{data['id']}:{data['status']}")
-            else:
-                job_id = data.get("device", data.get("id"))
-                self.seen.append(f"[{job_id}:{record.name.removeprefix('BLOCK_JOB_')}]")
-
-    def drain(self) -> list[str]:
-        """Everything published so far (a refused command publishes before it returns)."""
-        self._take(self._subscription.get_nowait(10_000))
-        return self.seen
-
-    async def until(self, text: str) -> list[str]:
-        """Wait for the event described as ``text``; return everything seen."""
-        async with asyncio.timeout(GUARD_TIMEOUT):
-            while text not in self.seen:
-                self._take(await self._subscription.next_batch())
-        return self.seen
+from tests.support.events import Events
+from tests.support.images import KIB, MIB, make_dense
 
 
 @pytest.fixture
-async def manager() -> AsyncIterator[JobManager]:
-    jobs = JobManager()
-    yield jobs
-    await jobs.shutdown(grace=5.0)
-
-
-@pytest.fixture
-def log(manager: JobManager) -> Log:
-    return Log(manager)
+def log(manager: JobManager) -> Events:
+    return Events(manager.subscribe(0))
 
 
 @pytest.fixture
@@ -74,22 +33,27 @@ def disk(data_dir: Path) -> bytes:
 
 async def backup_plan(
     engine: BuiltinEngine, job_id: str, device: str, target: str, **members: Any
-) -> JobPlan:
+) -> JobSpec:
     arguments = {"job-id": job_id, "device": device, "target": target, "sync": "full"}
     return await engine.prepare("drive-backup", arguments | members)
 
 
-async def create_plan(engine: BuiltinEngine, job_id: str, filename: str) -> JobPlan:
+async def create_plan(engine: BuiltinEngine, job_id: str, filename: str) -> JobSpec:
     options = {"driver": "raw", "filename": filename, "size": 64 * KIB}
     return await engine.prepare("blockdev-create", {"job-id": job_id, "options": options})
 
 
 async def assert_backup_runs(
-    manager: JobManager, engine: BuiltinEngine, log: Log, device: str, target: str, **members: Any
+    manager: JobManager,
+    engine: BuiltinEngine,
+    log: Events,
+    device: str,
+    target: str,
+    **members: Any,
 ) -> None:
     """A later backup of ``device`` onto ``target`` is created and completes."""
     plan = await backup_plan(engine, "later", device, target, **members)
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     assert "[later:COMPLETED]" in await log.until("later:null")
 
 
@@ -101,14 +65,14 @@ def assert_busy(error: JobError, name: str, job_type: str = "backup") -> None:
 
 
 async def test_a_second_job_on_a_file_is_refused_when_created(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     # Both plans are made before either job exists, so both pass prepare.
     first = await backup_plan(engine, "b1", "disk.img", "one.img", **{"auto-finalize": False})
     second = await backup_plan(engine, "b2", "disk.img", "two.img")
-    await manager.start(first.job_spec())
+    await manager.start(first)
     with pytest.raises(JobError) as caught:
-        await manager.start(second.job_spec())
+        await manager.start(second)
     assert_busy(caught.value, "disk.img")
     assert [info.id for info in manager.query_jobs()] == ["b1"]
     assert not [text for text in log.drain() if text.startswith("b2:")]
@@ -121,14 +85,14 @@ async def test_a_second_job_on_a_file_is_refused_when_created(
 
 
 async def test_two_backups_of_one_source_refuse_the_transaction(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     plans = [
         await backup_plan(engine, "a", "disk.img", "a.img"),
         await backup_plan(engine, "b", "disk.img", "b.img"),
     ]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans], grouped=True)
+        await manager.start_group(list(plans), grouped=True)
     assert_busy(caught.value, "disk.img")
     assert log.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert manager.query_jobs() == []
@@ -137,7 +101,7 @@ async def test_two_backups_of_one_source_refuse_the_transaction(
 
 
 async def test_two_backups_onto_one_new_target_refuse_the_transaction(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     make_dense(data_dir / "other.img", MIB)
     plans = [
@@ -145,7 +109,7 @@ async def test_two_backups_onto_one_new_target_refuse_the_transaction(
         await backup_plan(engine, "b", "other.img", "new.img"),
     ]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans])
+        await manager.start_group(list(plans))
     assert_busy(caught.value, "new.img")
     assert log.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert not (data_dir / "new.img").exists()
@@ -153,11 +117,11 @@ async def test_two_backups_onto_one_new_target_refuse_the_transaction(
 
 
 async def test_two_creates_of_one_file_refuse_the_transaction(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     plans = [await create_plan(engine, "c1", "new.img"), await create_plan(engine, "c2", "new.img")]
     with pytest.raises(JobError) as caught:
-        await manager.start_group([plan.job_spec() for plan in plans])
+        await manager.start_group(list(plans))
     assert_busy(caught.value, "new.img", "create")
     assert log.drain() == ["c1:created", "c1:aborting", "c1:concluded", "c1:null"]
     assert not (data_dir / "new.img").exists()
@@ -179,40 +143,40 @@ async def test_two_creates_of_one_file_refuse_the_transaction(
 async def test_a_creation_refused_after_the_claim_releases_it(
     manager: JobManager,
     engine: BuiltinEngine,
-    log: Log,
+    log: Events,
     disk: bytes,
     members: dict[str, Any],
     message: str,
     events: list[str],
 ) -> None:
-    await manager.start((await create_plan(engine, "c1", "c1.img")).job_spec())
+    await manager.start(await create_plan(engine, "c1", "c1.img"))
     await log.until("c1:concluded")
     mark = len(log.seen)
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img", **members)
     with pytest.raises(JobError) as caught:
-        await manager.start(plan.job_spec())
+        await manager.start(plan)
     assert caught.value.message == message
     assert log.drain()[mark:] == events
     await assert_backup_runs(manager, engine, log, "disk.img", "copy.img")
 
 
 async def test_a_failed_job_releases_its_files(
-    manager: JobManager, engine: BuiltinEngine, log: Log, data_dir: Path, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
     make_dense(data_dir / "copy.img", MIB)
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img", mode="existing")
     os.truncate(data_dir / "copy.img", MIB - 1)
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     assert "b1:aborting" in await log.until("b1:null")
     os.truncate(data_dir / "copy.img", MIB)
     await assert_backup_runs(manager, engine, log, "disk.img", "copy.img", mode="existing")
 
 
 async def test_a_cancelled_job_releases_its_files(
-    manager: JobManager, engine: BuiltinEngine, log: Log, disk: bytes
+    manager: JobManager, engine: BuiltinEngine, log: Events, disk: bytes
 ) -> None:
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img")
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     await manager.job_pause("b1")
     await log.until("b1:paused")
     await manager.job_cancel("b1")
@@ -223,13 +187,15 @@ async def test_a_cancelled_job_releases_its_files(
 async def test_shutdown_releases_the_files(engine: BuiltinEngine, disk: bytes) -> None:
     first = JobManager()
     plan = await backup_plan(engine, "b1", "disk.img", "copy.img")
-    await first.start(plan.job_spec())
+    await first.start(plan)
     await first.job_pause("b1")
     assert first.job_info("b1").status is JobStatus.RUNNING
     await first.shutdown(grace=5.0)
 
     second = JobManager()
     try:
-        await assert_backup_runs(second, engine, Log(second), "disk.img", "copy.img")
+        await assert_backup_runs(
+            second, engine, Events(second.subscribe(0)), "disk.img", "copy.img"
+        )
     finally:
         await second.shutdown(grace=5.0)

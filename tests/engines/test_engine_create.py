@@ -9,9 +9,8 @@ import pytest
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine, sparse
 from qapi_jobs.server.engines.builtin.create import CreateDriver
-
-from .fakes import FakeContext, Outcome, run_job, wait_job
-from .images import MIB, allocated_bytes, data_ranges
+from tests.support.fake_context import FakeContext, Outcome, run_job, wait_job
+from tests.support.images import MIB, allocated_bytes, data_ranges
 
 
 def create_args(filename: str, size: int, preallocation: str | None = None) -> dict[str, object]:

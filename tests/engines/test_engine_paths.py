@@ -10,17 +10,8 @@ import pytest
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-
-from .fakes import FakeContext, run_job
-from .images import MIB, make_dense
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    path = tmp_path / "outside"
-    path.mkdir()
-    make_dense(path / "secret.img", MIB)
-    return path
+from tests.support.fake_context import FakeContext, run_job
+from tests.support.images import MIB, make_dense
 
 
 async def refused(engine: BuiltinEngine, command: str, arguments: dict[str, object]) -> JobError:

@@ -13,8 +13,7 @@ from qapi_jobs.server.engines.builtin import sparse
 from qapi_jobs.server.engines.builtin.copy import BlockCopier, ImageIoError, SourceShrankError
 from qapi_jobs.server.engines.builtin.resync import Resync
 from qapi_jobs.server.jobs.driver import IoOperation
-
-from .images import KIB, MIB, data_ranges, make_dense, make_image
+from tests.support.images import KIB, MIB, data_ranges, make_dense, make_image
 
 
 @pytest.fixture

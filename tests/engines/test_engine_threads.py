@@ -8,8 +8,7 @@ import threading
 import pytest
 
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
-
-from .fakes import FakeContext
+from tests.support.fake_context import FakeContext
 
 
 async def test_cancelled_wait_lets_the_thread_finish_first() -> None:

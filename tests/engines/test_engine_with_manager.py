@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,76 +12,25 @@ import pytest
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.errors import JobError
-from qapi_jobs.server.jobs.events import EventRecord, Subscription
 from qapi_jobs.server.jobs.manager import JobManager
+from tests.support.events import Events, assert_in_order
+from tests.support.images import KIB, MIB, data_ranges, make_dense, make_image, overwrite
+from tests.support.servers import make_engine
 
-from .conftest import TEST_CHUNK
-from .images import KIB, MIB, data_ranges, make_dense, make_image, overwrite
-
-GUARD_TIMEOUT = 30.0
 DATA = [(0, 128 * KIB), (MIB, 64 * KIB)]
-
-
-def describe(record: EventRecord) -> str:
-    """``id:status`` for status changes, ``[id:EVENT ...]`` for block job events."""
-    data = record.data
-    if record.name == ev.JOB_STATUS_CHANGE:
-        return f"{data['id']}:{data['status']}"
-    text = f"{data.get('device', data.get('id'))}:{record.name.removeprefix('BLOCK_JOB_')}"
-    if record.name == ev.BLOCK_JOB_ERROR:
-        text += f" {data['operation']}/{data['action']}"
-    if "error" in data:
-        text += f" error={data['error']}"
-    return f"[{text}]"
-
-
-def assert_in_order(seen: list[str], expected: list[str]) -> None:
-    """Every expected event was seen, in this order (the manager's tests pin the rest)."""
-    remaining = iter(seen)
-    missing = [event for event in expected if event not in remaining]
-    assert not missing, f"{missing} not seen in order in {seen}"
-
-
-class Watch:
-    """Every event of the manager, collected as the test waits for them."""
-
-    def __init__(self, subscription: Subscription) -> None:
-        self._subscription = subscription
-        self.seen: list[str] = []
-        self.records: list[EventRecord] = []
-
-    async def until(self, text: str) -> list[str]:
-        """Wait for an event described as ``text``; return everything seen so far."""
-        async with asyncio.timeout(GUARD_TIMEOUT):
-            while text not in self.seen:
-                for record in await self._subscription.next_batch():
-                    self.records.append(record)
-                    self.seen.append(describe(record))
-        return self.seen
-
-    def data(self, name: str) -> dict[str, object]:
-        """The payload of the last event called ``name``."""
-        return dict(next(r.data for r in reversed(self.records) if r.name == name))
-
-
-@pytest.fixture
-async def manager() -> AsyncIterator[JobManager]:
-    jobs = JobManager()
-    yield jobs
-    await jobs.shutdown(grace=5.0)
 
 
 @pytest.fixture
 def fast_engine(data_dir: Path) -> BuiltinEngine:
-    return BuiltinEngine(data_dir, chunk_size=TEST_CHUNK, mirror_poll_interval=0.01)
+    return make_engine(data_dir, mirror_poll_interval=0.01)
 
 
 async def start(
     manager: JobManager, engine: BuiltinEngine, command: str, arguments: dict[str, Any]
-) -> Watch:
-    watch = Watch(manager.subscribe(0))
+) -> Events:
+    watch = Events(manager.subscribe(0))
     plan = await engine.prepare(command, arguments)
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     return watch
 
 
@@ -147,12 +94,12 @@ async def test_cancel_a_paused_backup_removes_its_target(
     manager: JobManager, engine: BuiltinEngine, data_dir: Path
 ) -> None:
     make_dense(data_dir / "disk.img", 2 * MIB)
-    watch = Watch(manager.subscribe(0))
+    watch = Events(manager.subscribe(0))
     plan = await engine.prepare(
         "drive-backup",
         {"job-id": "b1", "device": "disk.img", "target": "copy.img", "sync": "full"},
     )
-    await manager.start(plan.job_spec())
+    await manager.start(plan)
     await manager.job_pause("b1")
     await watch.until("b1:paused")
     await manager.job_cancel("b1")
@@ -265,13 +212,13 @@ async def test_negative_speed_is_refused_after_creation(
     manager: JobManager, engine: BuiltinEngine, data_dir: Path
 ) -> None:
     make_dense(data_dir / "disk.img", MIB)
-    watch = Watch(manager.subscribe(0))
+    watch = Events(manager.subscribe(0))
     plan = await engine.prepare(
         "drive-backup",
         {"job-id": "b1", "device": "disk.img", "target": "copy.img", "sync": "full", "speed": -1},
     )
     with pytest.raises(JobError, match="Parameter 'speed' expects a non-negative value"):
-        await manager.start(plan.job_spec())
+        await manager.start(plan)
     assert await watch.until("b1:null") == ["b1:created", "b1:null"]
     assert not (data_dir / "copy.img").exists()
 

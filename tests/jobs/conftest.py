@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from qapi_jobs.server.jobs.manager import JobManager
-
-from .jobs_harness import Harness
+from tests.support.harness import Harness
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from qapi_jobs.server.jobs.events import (
     SubscriberDropped,
 )
 from qapi_jobs.server.jobs.manager import JobManager
-
-from .jobs_harness import Finish, Harness
+from tests.support.harness import Finish, Harness
 
 
 def _publish(log: EventLog, count: int) -> None:

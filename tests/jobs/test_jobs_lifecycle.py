@@ -10,8 +10,7 @@ from qapi_jobs.server.jobs.driver import IoErrorDecision, IoOperation
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.policy import BlockdevOnError, IoStatus
 from qapi_jobs.server.jobs.status import JobStatus
-
-from .jobs_harness import Advance, Fail, Finish, Harness, IoError, RateLimit, Ready
+from tests.support.harness import Advance, Fail, Finish, Harness, IoError, RateLimit, Ready
 
 START = ["j:created", "j:running"]
 
@@ -176,41 +175,6 @@ async def test_block_job_cancel_refuses_a_paused_job_unless_forced(harness: Harn
     ]
 
 
-async def test_internal_pause_is_counted_with_the_user_pause(harness: Harness) -> None:
-    m = harness.manager
-    await harness.start("j")
-    await m.job_pause("j")
-    await harness.settle()
-    mark = harness.mark()
-    m.internal_pause("j")
-    await harness.settle()
-    await m.job_resume("j")
-    await harness.settle()
-    assert harness.log(mark) == []  # still held by the internal pause
-    assert m.query_block_jobs()[0].paused
-    m.internal_resume("j")
-    await harness.settle()
-    assert harness.log(mark) == ["j:running"]
-    with pytest.raises(ValueError, match="no internal pause"):
-        m.internal_resume("j")
-
-
-async def test_hard_cancel_wakes_a_job_held_by_an_internal_pause(harness: Harness) -> None:
-    m = harness.manager
-    await harness.start("j")
-    m.internal_pause("j")
-    await harness.settle()
-    await harness.run(m.job_cancel("j"))
-    assert harness.log()[2:] == [
-        "j:paused",
-        "j:running",
-        "j:aborting",
-        "[j:CANCELLED]",
-        "j:concluded",
-        "j:null",
-    ]
-
-
 async def test_cancel_of_a_running_job(harness: Harness) -> None:
     driver = await harness.start("j", auto_dismiss=False)
     driver.feed(Advance(40))
@@ -269,16 +233,12 @@ async def test_converging_job_hard_cancel(harness: Harness) -> None:
 async def test_complete_after_soft_cancel_is_refused(harness: Harness) -> None:
     await _ready_mirror(harness)
     m = harness.manager
-    m.internal_pause("m")
-    await harness.settle()  # STANDBY, held internally
-    await m.block_job_cancel("m")  # soft, accepted: no user pause
+    await m.block_job_cancel("m")  # soft: the mirror stops at its next step
     with pytest.raises(JobError) as caught:
         await m.job_complete("m")
     assert caught.value.message == "The active block job 'm' cannot be completed"
     await harness.settle()
     assert harness.log()[4:] == [
-        "m:standby",
-        "m:ready",
         "m:waiting",
         "m:pending",
         "[m:COMPLETED]",
@@ -584,8 +544,7 @@ async def test_set_speed_errors(harness: Harness) -> None:
 
 def test_speed_and_policies_only_for_block_jobs() -> None:
     from qapi_jobs.server.jobs.job import JobSpec
-
-    from .jobs_harness import ScriptedCreate
+    from tests.support.harness import ScriptedCreate
 
     with pytest.raises(ValueError, match="only block jobs"):
         JobSpec("c", ScriptedCreate(), speed=5)

@@ -8,28 +8,18 @@ import pytest
 
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.ratelimit import SLICE_SECONDS, RateLimiter
-
-from .jobs_harness import Finish, Harness, RateLimit
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
+from tests.support.harness import Finish, Harness, RateLimit
 
 
 def test_unlimited_never_waits() -> None:
-    limiter = RateLimiter(clock=FakeClock())
+    limiter = RateLimiter(clock=ManualClock(1000.0))
     limiter.account(1 << 40)
     assert limiter.delay() == 0.0
 
 
 def test_one_slice_of_credit_then_the_speed() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(1000, clock=clock)
     limiter.account(100)  # 0.1 s worth: within the slice of credit
     assert limiter.delay() == 0.0
@@ -40,7 +30,7 @@ def test_one_slice_of_credit_then_the_speed() -> None:
 
 
 def test_a_large_first_chunk_is_not_held_back_but_the_next_one_is() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(1000, clock=clock)
     assert limiter.delay() == 0.0
     limiter.account(5000)
@@ -48,7 +38,7 @@ def test_a_large_first_chunk_is_not_held_back_but_the_next_one_is() -> None:
 
 
 def test_long_run_rate_equals_the_speed() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(2000, clock=clock)
     start = clock.now
     for _ in range(100):
@@ -59,7 +49,7 @@ def test_long_run_rate_equals_the_speed() -> None:
 
 
 def test_idle_time_is_not_saved_up() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(1000, clock=clock)
     clock.now += 3600
     limiter.account(300)
@@ -67,7 +57,7 @@ def test_idle_time_is_not_saved_up() -> None:
 
 
 def test_speed_change_reprices_the_debt() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(1000, clock=clock)
     limiter.account(1100)
     assert limiter.delay() == pytest.approx(1.0)
@@ -83,7 +73,7 @@ def test_speed_change_reprices_the_debt() -> None:
 
 
 async def test_set_speed_wakes_a_throttled_job() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     h = Harness(JobManager(monotonic=clock))
     driver = await h.start("j", speed=1)
     driver.feed(RateLimit(10_000), RateLimit(10_000), Finish())
@@ -98,7 +88,7 @@ async def test_set_speed_wakes_a_throttled_job() -> None:
 
 
 async def test_raising_the_speed_recomputes_the_wait() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     h = Harness(JobManager(monotonic=clock))
     driver = await h.start("j", speed=1000)
     driver.feed(RateLimit(10_000), RateLimit(10))
@@ -111,7 +101,7 @@ async def test_raising_the_speed_recomputes_the_wait() -> None:
 
 
 async def test_pause_interrupts_a_throttled_wait() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     h = Harness(JobManager(monotonic=clock))
     driver = await h.start("j", speed=1)
     driver.feed(RateLimit(1000), RateLimit(1))

@@ -12,8 +12,7 @@ from qapi_jobs.server.jobs.driver import JobContext, JobDriver
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.server.jobs.manager import JobManager
-
-from .jobs_harness import Finish, Harness, Ready
+from tests.support.harness import Finish, Harness, Ready
 
 
 async def test_shutdown_dismisses_concluded_and_cancels_the_rest(harness: Harness) -> None:

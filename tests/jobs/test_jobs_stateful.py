@@ -22,8 +22,7 @@ from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.policy import BlockdevOnError
 from qapi_jobs.server.jobs.status import TRANSITIONS, JobStatus
-
-from .jobs_harness import Advance, Fail, Finish, Harness, IoError, Ready, Step
+from tests.support.harness import Advance, Fail, Finish, Harness, IoError, Ready, Step
 
 IDS = st.sampled_from(["a", "b", "c", "d"])
 KINDS = st.sampled_from(["backup", "mirror", "create"])
@@ -50,8 +49,6 @@ VERBS = st.sampled_from(
         "block_job_cancel_force",
         "block_job_set_speed",
         "block_job_set_speed_negative",
-        "internal_pause",
-        "internal_resume",
     ]
 )
 KNOWN_REASONS = {
@@ -167,15 +164,6 @@ class JobMachine(RuleBasedStateMachine):
     @rule(job_id=IDS, verb=VERBS)
     def verb(self, job_id: str, verb: str) -> None:
         m = self.h.manager
-        if verb.startswith("internal_"):
-            try:
-                getattr(m, verb)(job_id)
-            except JobError as refusal:
-                assert refusal.reason == "JOB_NOT_FOUND"
-            except ValueError:
-                assert verb == "internal_resume"
-            self.loop.run_until_complete(self.h.settle())
-            return
         if verb == "block_job_cancel_force":
             call = m.block_job_cancel(job_id, force=True)
         elif verb == "block_job_set_speed":

@@ -13,13 +13,14 @@ from qapi_jobs.server.jobs.status import (
     TransitionError,
     check_transition,
 )
-
-from .jobs_harness import Finish, Harness, Ready
+from tests.support.harness import Finish, Harness, Ready
 
 LETTERS = "UCRPYSWDXEN"
 STATUS_BY_LETTER = dict(zip(LETTERS, JobStatus, strict=True))
 
-# The specification's §3 table, rows "from", columns "to" in the order U C R P Y S W D X E N.
+# The transition table of docs/job-semantics.md as a matrix: rows "from", columns "to",
+# in the order U C R P Y S W D X E N: undefined, created, running, paused, ready, standby,
+# waiting, pending, aborting, concluded, null.
 SPEC_TRANSITIONS = """
 U . 1 . . . . . . . . .
 C . . 1 . . . . . 1 . 1
@@ -34,7 +35,7 @@ E . . . . . . . . . . 1
 N . . . . . . . . . . .
 """
 
-# The specification's §4 table (QEMU 7.2), columns U C R P Y S W D X E N.
+# The verb table of docs/job-semantics.md (QEMU 7.2), columns U C R P Y S W D X E N.
 SPEC_VERBS = """
 cancel    . 1 1 1 1 1 1 1 . . .
 pause     . 1 1 1 1 1 . . . . .

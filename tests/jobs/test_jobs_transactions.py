@@ -9,8 +9,7 @@ import pytest
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.manager import AbortAction, RefusedAction
 from qapi_jobs.server.jobs.status import JobStatus
-
-from .jobs_harness import Fail, Finish, Harness
+from tests.support.harness import Fail, Finish, Harness
 
 CREATED = ["a:created", "b:created", "a:running", "b:running"]
 

@@ -8,40 +8,22 @@ from pathlib import Path
 import grpc
 import pytest
 
-from qapi_jobs.server.engines.builtin import BuiltinEngine
-from qapi_jobs.server.grpc.app import JobsServer, build_server
+from qapi_jobs.server.grpc.app import JobsServer
 from qapi_jobs.server.grpc.config import ServerConfig, StateConfig
 from qapi_jobs.v1 import service_pb2_grpc, watch_pb2_grpc
-
-from .support import KIB, Events
-
-TEST_CHUNK = 64 * KIB
-"""Small chunks, so that files of a few MiB take many steps (and speed limits bite)."""
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
+from tests.support.events import Events
+from tests.support.servers import server_config, start_server
 
 
 @pytest.fixture
 def config(data_dir: Path) -> ServerConfig:
     # In memory: these tests check the job semantics; tests/durable checks the store.
-    return ServerConfig(
-        data_dir=data_dir,
-        listen=("127.0.0.1:0",),
-        shutdown_grace=2.0,
-        state=StateConfig(durable=False),
-    )
+    return server_config(data_dir, shutdown_grace=2.0, state=StateConfig(durable=False))
 
 
 @pytest.fixture
-async def server(config: ServerConfig, data_dir: Path) -> AsyncIterator[JobsServer]:
-    engine = BuiltinEngine(data_dir, chunk_size=TEST_CHUNK, mirror_poll_interval=0.01)
-    jobs_server = await build_server(config, engine=engine)
-    await jobs_server.start()
+async def server(config: ServerConfig) -> AsyncIterator[JobsServer]:
+    jobs_server = await start_server(config)
     try:
         yield jobs_server
     finally:

@@ -11,19 +11,9 @@ import pytest
 from qapi_jobs.server.grpc.app import JobsServer
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import service_pb2
-
-from .support import (
-    KIB,
-    MIB,
-    Events,
-    assert_in_order,
-    assert_refused,
-    data_ranges,
-    make_dense,
-    make_image,
-    overwrite,
-    wait_for_progress,
-)
+from tests.support.errors import assert_refused
+from tests.support.events import Events, assert_in_order, wait_for_progress
+from tests.support.images import KIB, MIB, data_ranges, make_dense, make_image, overwrite
 
 if TYPE_CHECKING:
     from qapi_jobs.v1.service_pb2_grpc import JobsServiceAsyncStub as Stub

@@ -31,8 +31,8 @@ from qapi_jobs.server.grpc.logs import (
 )
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import service_pb2, service_pb2_grpc
-
-from .support import MIB, assert_refused, bad_request, error_info, make_dense
+from tests.support.errors import assert_refused, bad_request, error_info
+from tests.support.images import MIB, make_dense
 
 if TYPE_CHECKING:
     from qapi_jobs.v1.service_pb2_grpc import JobsServiceAsyncStub as Stub

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from qapi_jobs.server.grpc.app import JobsServer, build_server
 from qapi_jobs.server.grpc.config import ServerConfig, TlsConfig
 from qapi_jobs.v1 import service_pb2, service_pb2_grpc
-
-from .support import GUARD_TIMEOUT, MIB, make_dense
+from tests.support.images import MIB, make_dense
+from tests.support.pki import Pki
+from tests.support.timeouts import GUARD_TIMEOUT
 
 JOBS = "qapi_jobs.v1.JobsService"
 WATCH = "qapi_jobs.v1.WatchService"
@@ -147,63 +147,6 @@ async def test_call_through_reflection_alone(channel: grpc.aio.Channel, data_dir
 
 
 # ------------------------------------------------------------------ TLS
-
-
-@dataclass(frozen=True)
-class Pki:
-    """A throwaway CA with a server and a client certificate (PEM files)."""
-
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-    def read(self, path: Path) -> bytes:
-        return path.read_bytes()
-
-
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
-def _issue(directory: Path, name: str, ca: Path, ca_key: Path, extensions: str) -> None:
-    key, csr, cert = (directory / f"{name}.{suffix}" for suffix in ("key", "csr", "pem"))
-    ext = directory / f"{name}.ext"
-    ext.write_text(extensions)
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", f"/CN={name}",
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", ext,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    ca, ca_key = directory / "ca.pem", directory / "ca.key"
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=qapi-jobs test CA",
-    )  # fmt: skip
-    _issue(
-        directory,
-        "server",
-        ca,
-        ca_key,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    _issue(directory, "client", ca, ca_key, "extendedKeyUsage=clientAuth\n")
-    return Pki(
-        ca=ca,
-        server_cert=directory / "server.pem",
-        server_key=directory / "server.key",
-        client_cert=directory / "client.pem",
-        client_key=directory / "client.key",
-    )
 
 
 @pytest.fixture

@@ -11,23 +11,15 @@ import pytest
 
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import service_pb2
-
-from .support import MIB, Events, assert_refused, error_info, make_dense
+from tests.support.errors import assert_refused, error_info
+from tests.support.events import Events
+from tests.support.images import MIB, make_dense
 
 if TYPE_CHECKING:
     from qapi_jobs.v1.service_pb2_grpc import JobsServiceAsyncStub as Stub
 
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
 PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """A directory next to the data directory, holding a file a client must never reach."""
-    path = tmp_path / "outside"
-    path.mkdir()
-    make_dense(path / "secret.img", MIB)
-    return path
 
 
 @pytest.fixture

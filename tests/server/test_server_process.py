@@ -20,8 +20,8 @@ from qapi_jobs.server.grpc.config import ConfigError, ServerConfig
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
-
-from .support import GUARD_TIMEOUT, KIB, MIB, make_dense
+from tests.support.images import KIB, MIB, make_dense
+from tests.support.timeouts import GUARD_TIMEOUT
 
 LISTENING = "qapi-jobs listening on "
 

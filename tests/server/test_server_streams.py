@@ -13,8 +13,10 @@ from qapi_jobs.server.grpc.app import JobsServer, build_server
 from qapi_jobs.server.grpc.config import ServerConfig
 from qapi_jobs.transcoder import decode_arguments, encode_event
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
-
-from .support import GUARD_TIMEOUT, MIB, Events, error_info
+from tests.support.errors import error_info
+from tests.support.events import Events
+from tests.support.images import MIB
+from tests.support.timeouts import GUARD_TIMEOUT
 
 if TYPE_CHECKING:
     from qapi_jobs.v1.service_pb2_grpc import JobsServiceAsyncStub as Stub

@@ -11,8 +11,9 @@ import pytest
 from qapi_jobs.server.grpc.app import JobsServer
 from qapi_jobs.transcoder import decode_arguments, message_to_qmp
 from qapi_jobs.v1 import job_pb2, service_pb2
-
-from .support import KIB, MIB, Events, assert_in_order, assert_refused, make_dense
+from tests.support.errors import assert_refused
+from tests.support.events import Events, assert_in_order
+from tests.support.images import KIB, MIB, make_dense
 
 if TYPE_CHECKING:
     from qapi_jobs.v1.service_pb2_grpc import JobsServiceAsyncStub as Stub
@@ -81,12 +82,18 @@ async def test_block_job_verbs_on_a_job_that_is_not_a_block_job(
 ) -> None:
     await concluded_create(stub, events)
     text = "Block job 'c1' not found"
+    details = {
+        "job_id": "c1",
+        "hint": "'c1' is a create job, not a block job: use the job-* command instead.",
+    }
     error = await refusal(
         stub.BlockJobSetSpeed(service_pb2.BlockJobSetSpeedRequest(device="c1", speed=1))
     )
-    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", {"job_id": "c1"})
+    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", details)
     error = await refusal(stub.BlockJobCancel(service_pb2.BlockJobCancelRequest(device="c1")))
-    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", {"job_id": "c1"})
+    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", details)
+    error = await refusal(stub.BlockJobDismiss(service_pb2.BlockJobDismissRequest(id="c1")))
+    assert_refused(error, NOT_FOUND, text, "BLOCK_JOB_NOT_FOUND", details)
     await stub.JobDismiss(service_pb2.JobDismissRequest(id="c1"))
 
 
@@ -333,7 +340,15 @@ async def test_blockdev_create_and_its_refusals(stub: Stub, events: Events, data
 
     error = await refusal(stub.BlockdevCreate(create_request("c1", "other.img")))
     assert_refused(
-        error, ALREADY_EXISTS, "Job ID 'c1' already in use", "JOB_ID_IN_USE", {"job_id": "c1"}
+        error,
+        ALREADY_EXISTS,
+        "Job ID 'c1' already in use",
+        "JOB_ID_IN_USE",
+        {
+            "job_id": "c1",
+            "hint": "Choose another ID, or dismiss the old job first (job-dismiss) if it has "
+            "concluded.",
+        },
     )
     error = await refusal(stub.BlockdevCreate(create_request("1st", "other.img")))
     assert_refused(error, INVALID_ARGUMENT, "Invalid job ID '1st'", "INVALID_JOB_ID")

@@ -13,8 +13,10 @@ import grpc_tools  # type: ignore[import-untyped]
 import pytest
 from grpc_tools import protoc
 
+from tests.support.paths import REPO
+
 HERE = Path(__file__).parent
-PROTO_ROOT = HERE.parents[1] / "proto"
+PROTO_ROOT = REPO / "proto"
 OPTIONS_PROTO = "qapi_jobs/qapi/v1/options.proto"
 TEST_PROTOS = ("transcodetest/v1/transcode.proto", "transcodetest/v1/bad.proto")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from types import ModuleType
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 
 from qapi_jobs.transcoder import TranscodeError, message_to_qmp, qmp_to_message
 
@@ -41,17 +43,72 @@ def test_optional_any_absent_vs_null(pb: ModuleType) -> None:
     assert message_to_qmp(null) == {"value": 1, "many": [], "maybe": None}
 
 
-def test_integral_doubles_come_back_as_integers(pb: ModuleType) -> None:
-    message = qmp_to_message({"value": 2.0, "many": [3]}, pb.AnyHolder)
-    out = message_to_qmp(message)
-    assert type(out["value"]) is int
-    assert type(out["many"][0]) is int
+@pytest.mark.parametrize(
+    "value",
+    [
+        2**53 + 1,
+        9007199254740993,
+        -(2**63),
+        2**63 - 1,
+        2**64 - 1,
+        -(2**53) - 1,
+        1.0,
+        -0.0,
+        2.0**60,
+        1e300,
+        0.1,
+        [1, 1.0, 2**63 + 1, {"n": 2.0}],
+        {"$qmp.int": "5"},
+        {"$qmp.object": {"a": 1}},
+        {"$qmp.float": 1.0},
+        {"$qmp.int": "5", "other": 1},
+    ],
+)
+def test_any_numbers_are_lossless(pb: ModuleType, value: Any) -> None:
+    holder = {"value": value, "many": [value]}
+    out = message_to_qmp(qmp_to_message(holder, pb.AnyHolder))
+    assert out == holder
+    # == does not tell 1 from 1.0 nor -0.0 from 0: compare the JSON text too
+    # (a Struct keeps no key order).
+    assert json.dumps(out, sort_keys=True) == json.dumps(holder, sort_keys=True)
 
 
-def test_large_integers_lose_precision(pb: ModuleType) -> None:
-    # Documented limit of google.protobuf.Value: numbers are doubles.
-    message = qmp_to_message({"value": 2**60 + 1, "many": []}, pb.AnyHolder)
-    assert message_to_qmp(message)["value"] == 2**60
+def test_numbers_a_double_holds_stay_plain_numbers(pb: ModuleType) -> None:
+    message = qmp_to_message({"value": [3, 0.5, 2**53], "many": []}, pb.AnyHolder)
+    numbers = message.value.list_value.values
+    assert [v.WhichOneof("kind") for v in numbers] == ["number_value"] * 3
+    assert type(message_to_qmp(message)["value"][0]) is int
+
+
+def test_large_integers_and_integral_floats_are_tagged(pb: ModuleType) -> None:
+    message = qmp_to_message({"value": [2**53 + 1, 1.0, {"$qmp.x": 1}], "many": []}, pb.AnyHolder)
+    tagged = [json_format.MessageToDict(v) for v in message.value.list_value.values]
+    assert tagged == [
+        {"$qmp.int": "9007199254740993"},
+        {"$qmp.float": "1.0"},
+        {"$qmp.object": {"$qmp.x": 1.0}},
+    ]
+
+
+def test_integers_beyond_64_bits_become_doubles_as_in_qemu(pb: ModuleType) -> None:
+    message = qmp_to_message({"value": 2**64, "many": []}, pb.AnyHolder)
+    assert message_to_qmp(message)["value"] == 2**64
+
+
+@pytest.mark.parametrize(
+    ("tagged", "path"),
+    [
+        ({"$qmp.int": "x"}, '$.value["$qmp.int"]'),
+        ({"$qmp.float": 1}, '$.value["$qmp.float"]'),
+        ({"$qmp.object": 1}, '$.value["$qmp.object"]'),
+    ],
+)
+def test_malformed_tags_fail_encode(pb: ModuleType, tagged: dict[str, Any], path: str) -> None:
+    message = pb.AnyHolder()
+    json_format.ParseDict(tagged, message.value)
+    with pytest.raises(TranscodeError, match="must hold") as caught:
+        message_to_qmp(message)
+    assert caught.value.path == path
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from qapi_jobs.server.grpc.watch import WatchSettings
-
-from .rig import Rig, open_rig
+from tests.support.watch_rig import Rig, open_rig
 
 
 @pytest.fixture

@@ -10,8 +10,14 @@ from qapi_jobs.client import AsyncJobsClient, EventItem
 from qapi_jobs.server.grpc.watch_events import MAX_BATCH_EVENTS
 from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.v1 import watch_pb2
-
-from .rig import Registration, Rig, next_message, open_rig, publish_noise, read_events
+from tests.support.watch_rig import (
+    Registration,
+    Rig,
+    next_message,
+    open_rig,
+    publish_noise,
+    read_events,
+)
 
 
 def sequences_of(message: watch_pb2.WatchEventsResponse) -> list[int]:

@@ -8,11 +8,10 @@ import grpc
 
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
-
-from .rig import (
+from tests.support.errors import error_info
+from tests.support.watch_rig import (
     NO_WINDOW_GROWTH,
     Rig,
-    error_info,
     open_rig,
     publish_noise,
     read_until_sequence,

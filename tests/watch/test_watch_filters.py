@@ -6,8 +6,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import watch_pb2
-
-from .rig import Rig, open_rig, publish_noise, read_events, statuses
+from tests.support.watch_rig import Rig, open_rig, publish_noise, read_events, statuses
 
 SHORT = Duration(nanos=100_000_000)
 

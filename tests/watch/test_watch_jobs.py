@@ -7,8 +7,8 @@ from google.protobuf.duration_pb2 import Duration
 
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import job_pb2, watch_pb2
-
-from .rig import Rig, error_info, failure_of, next_message, open_rig
+from tests.support.errors import error_info
+from tests.support.watch_rig import Rig, failure_of, next_message, open_rig
 
 FAST = Duration(nanos=10_000_000)
 

@@ -10,8 +10,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 
 from qapi_jobs.server.grpc.watch import SERVICE_NAME
 from qapi_jobs.v1 import watch_pb2
-
-from .rig import open_rig, publish_noise, read_events
+from tests.support.watch_rig import open_rig, publish_noise, read_events
 
 
 def _enable_reflection(server: grpc.aio.Server) -> None:

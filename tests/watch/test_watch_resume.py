@@ -6,8 +6,8 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 
 from qapi_jobs.v1 import watch_pb2
-
-from .rig import Rig, error_info, failure_of, open_rig, publish_noise, read_events, statuses
+from tests.support.errors import error_info
+from tests.support.watch_rig import Rig, failure_of, open_rig, publish_noise, read_events, statuses
 
 
 async def test_resume_after_disconnect_loses_and_repeats_nothing(rig: Rig) -> None:

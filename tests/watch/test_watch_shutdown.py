@@ -9,12 +9,11 @@ import grpc
 import pytest
 
 from qapi_jobs.v1 import service_pb2, watch_pb2, watch_pb2_grpc
-
-from .rig import (
+from tests.support.errors import error_info
+from tests.support.watch_rig import (
     NO_WINDOW_GROWTH,
     Registration,
     Rig,
-    error_info,
     eventually,
     failure_of,
     open_rig,

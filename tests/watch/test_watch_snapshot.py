@@ -6,8 +6,7 @@ import asyncio
 from typing import Any
 
 from qapi_jobs.v1 import job_pb2, watch_pb2
-
-from .rig import Rig, next_message, read_until_sequence, statuses
+from tests.support.watch_rig import Rig, next_message, read_until_sequence, statuses
 
 SNAPSHOT = watch_pb2.WatchEventsRequest(send_initial_snapshot=True)
 

@@ -6,8 +6,8 @@ import grpc
 
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import job_pb2, service_pb2
-
-from .rig import Rig, error_info, next_message, open_rig, publish_noise
+from tests.support.errors import error_info
+from tests.support.watch_rig import Rig, next_message, open_rig, publish_noise
 
 
 async def test_live_events_from_now_on(rig: Rig) -> None:

@@ -1,27 +1,30 @@
 """The asyncio client: ``AsyncJobsClient``.
 
-The same API as :class:`~qapi_jobs.client.sync_client.JobsClient`, with
-coroutines and async iterators.  Create it inside the running event loop
-(gRPC's asyncio channels belong to the loop that made them)::
+One method per command comes from the generated ``AsyncCommands``; this
+module adds the connection, the resumable watch iterators and the helpers
+that wait for a job or run one to its end::
 
-    async with AsyncJobsClient() as client:
-        async for item in client.watch_events(snapshot=True):
-            ...
+    async with AsyncJobsClient("127.0.0.1:50051") as client:
+        for job in await client.query_jobs():
+            print(job.id, status_name(job.status))
 
-Leaving an ``async for`` over a watch early keeps its stream open until
-the iterator is garbage collected; wrap it in ``contextlib.aclosing`` to
-close it at once.
+The synchronous client, ``sync_client.py``, is generated from this module
+by ``make generate`` (``async``/``await`` dropped, asyncio names swapped
+for their synchronous counterparts), so the two cannot drift: edit this
+one.  The asyncio client belongs to the event loop that created it (gRPC's
+asyncio channels do); leaving an ``async for`` over a watch early keeps its
+stream open until the iterator is closed or garbage collected
+(``contextlib.aclosing`` closes it at once).
 """
 
-# Methods take ``timeout=`` like the synchronous client: for unary calls it
-# is the gRPC deadline, which the server sees too.
+# Methods take ``timeout=``: for unary calls it is the gRPC deadline, which
+# the server sees too.
 # ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from types import TracebackType
 from typing import TypeVar
 
@@ -29,8 +32,10 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from qapi_jobs.client.callbacks import settle
 from qapi_jobs.client.channel import DEFAULT_TIMEOUT, ChannelOptions, Tls, aio_channel
-from qapi_jobs.client.errors import QapiJobsError, Unavailable, error_from_rpc
+from qapi_jobs.client.deadline import NO_DEADLINE, Deadline
+from qapi_jobs.client.errors import DeadlineExceeded, QapiJobsError, Unavailable, error_from_rpc
 from qapi_jobs.client.follow import (
     Dismiss,
     Finalize,
@@ -55,8 +60,15 @@ _T = TypeVar("_T")
 
 
 class AsyncJobsClient(AsyncCommands):
-    """An asyncio client of the qapi-jobs service (see :class:`JobsClient`
-    for the arguments)."""
+    """A client of the qapi-jobs service.
+
+    ``address`` defaults to ``$QAPI_JOBS_SERVER``, then ``127.0.0.1:50051``
+    (a missing port is 50051); ``tls`` switches to a TLS channel;
+    ``timeout`` is the deadline in seconds of every unary call that does
+    not give its own (None: no deadline); ``reconnect`` is how watch
+    iterators reconnect.  Pass ``channel`` to use a channel of your own
+    (the client then does not close it).
+    """
 
     def __init__(
         self,
@@ -99,7 +111,8 @@ class AsyncJobsClient(AsyncCommands):
         await self.close()
 
     async def call(self, rpc: str, request: Message, *, timeout: float | None = None) -> Message:
-        """Call JobsService method ``rpc`` (e.g. ``"JobPause"``) with a request message."""
+        """Call JobsService method ``rpc`` (e.g. ``"JobPause"``) with a request
+        message; for generic tools such as the command line."""
         method: grpc.aio.UnaryUnaryMultiCallable[Message, Message] = getattr(self._stub, rpc)
         return await self._unary(method, request, timeout)
 
@@ -124,8 +137,20 @@ class AsyncJobsClient(AsyncCommands):
         heartbeats: bool = False,
         reconnect: ReconnectPolicy | None = None,
     ) -> AsyncGenerator[WatchItem, None]:
-        """Every event from now on, resuming across broken streams and server
-        restarts; see :meth:`JobsClient.watch_events`."""
+        """Every event from now on (or after ``after_sequence`` of server
+        instance ``instance_id``, or after a ``snapshot`` of the jobs), for
+        as long as the caller iterates.
+
+        Yields :class:`EventItem` per event, :class:`Resync` for the initial
+        snapshot and whenever the server no longer holds the events since
+        the last one (the program should then rebuild its state from the
+        snapshot), and :class:`Heartbeat` on idle streams when
+        ``heartbeats``.  Broken streams, server restarts and overflows are
+        handled here: no event is lost or repeated.  A watch that never
+        reached the server gives up after the policy's ``connect_timeout``.
+        Filters: ``job_ids``, ``event_names`` (QAPI names such as
+        ``JOB_STATUS_CHANGE``).
+        """
         resume = EventsResume(
             after_sequence=after_sequence,
             instance_id=instance_id,
@@ -134,14 +159,18 @@ class AsyncJobsClient(AsyncCommands):
             event_names=event_names,
             heartbeat_interval=heartbeat_interval,
         )
-        return self._watch_events(resume, reconnect or self.reconnect, heartbeats)
+        return self._watch_events(resume, reconnect or self.reconnect, heartbeats, NO_DEADLINE)
 
     async def _watch_events(
-        self, resume: EventsResume, policy: ReconnectPolicy, heartbeats: bool
+        self,
+        resume: EventsResume,
+        policy: ReconnectPolicy,
+        heartbeats: bool,
+        deadline: Deadline,
     ) -> AsyncGenerator[WatchItem, None]:
         backoff = Backoff(policy)
         while True:
-            call = self._watch.WatchEvents(resume.request())
+            call = self._watch.WatchEvents(resume.request(), timeout=deadline.remaining())
             error: QapiJobsError | None = None
             try:
                 async for response in call:
@@ -155,8 +184,10 @@ class AsyncJobsClient(AsyncCommands):
                 call.cancel()
             if error is None:
                 error = Unavailable("the server ended the watch stream")
+            if isinstance(error, DeadlineExceeded):
+                deadline.remaining()
             if not resume.failed(error):
-                await asyncio.sleep(backoff.next_delay(error))
+                await asyncio.sleep(deadline.pause(backoff.next_delay(error)))
 
     async def watch_jobs(
         self,
@@ -165,8 +196,12 @@ class AsyncJobsClient(AsyncCommands):
         min_interval: float | None = None,
         reconnect: ReconnectPolicy | None = None,
     ) -> AsyncGenerator[JobsSnapshot, None]:
-        """Snapshots of all jobs (or of ``job_id``) as they change; see
-        :meth:`JobsClient.watch_jobs`."""
+        """Snapshots of all jobs (or of ``job_id``) whenever their status or
+        progress changes, at most one per ``min_interval`` seconds: for
+        progress displays.  Reconnects by itself (giving up like
+        :meth:`watch_events` when it never reached the server); watching one
+        job ends once the job is gone (JobNotFound if it never existed).
+        """
         resume = JobsResume(job_id=job_id, min_interval=min_interval)
         backoff = Backoff(reconnect or self.reconnect)
         while True:
@@ -196,20 +231,30 @@ class AsyncJobsClient(AsyncCommands):
         job_id: str,
         statuses: StatusSet,
         *,
+        check: bool = True,
         timeout: float | None = None,
     ) -> job_pb2.JobInfo:
-        """Wait until job ``job_id`` has one of ``statuses``; see
-        :meth:`JobsClient.wait_for_status`."""
+        """Wait until job ``job_id`` has one of ``statuses`` (enum values or
+        QAPI names such as ``"concluded"``) and return its JobInfo.
+
+        A job that concludes with an error (a failed or cancelled job)
+        raises JobFailed, whatever was waited for, unless ``check`` is
+        false (then its concluded JobInfo counts like any other).
+        JobEndedError if it concludes, is dismissed or does not exist
+        first; TimeoutError after ``timeout`` seconds, which bound every
+        call the wait makes.  Waiting for ``"null"`` waits until the job is
+        gone (at once if it does not exist).
+        """
         targets = status_set(statuses)
+        deadline = Deadline(timeout)
         resume = EventsResume(snapshot=True, job_ids=[job_id], event_names=["JOB_STATUS_CHANGE"])
-        items = self._watch_events(resume, self.reconnect, False)
-        async with asyncio.timeout(timeout):
-            return await self._drive(wait_logic(job_id, targets), items)
+        items = self._watch_events(resume, self.reconnect, False, deadline)
+        return await self._drive(wait_logic(job_id, targets, check=check), items, deadline)
 
     async def run_job(
         self,
         job_id: str,
-        start: Callable[[], Awaitable[object]],
+        start: Callable[[], object],
         *,
         on_progress: Callable[[job_pb2.JobInfo], object] | None = None,
         progress_interval: float = 1.0,
@@ -218,16 +263,26 @@ class AsyncJobsClient(AsyncCommands):
         check: bool = True,
         timeout: float | None = None,
     ) -> JobOutcome:
-        """Start a job with ``await start()``, follow it to its end and return
-        how it ended; see :meth:`JobsClient.run_job`.  ``on_progress`` may be
-        a plain function or a coroutine function."""
+        """Start a job with ``start()`` (e.g. ``lambda: client.blockdev_create(
+        job_id="c1", options=...)``), follow it to its end and return how it
+        ended.
+
+        A job held in ``pending`` (auto-finalize off) is finalized and a
+        concluded job that stays listed is dismissed, unless ``finalize`` /
+        ``dismiss`` say otherwise.  ``on_progress`` hears of every status
+        change and, every ``progress_interval`` seconds while nothing else
+        happens, of the job's progress.  With ``check`` a failed or
+        cancelled job raises JobFailed.  TimeoutError after ``timeout``
+        seconds (the job is left running).  In the asyncio client
+        ``start`` and ``on_progress`` may return awaitables.
+        """
+        deadline = Deadline(timeout)
         resume = EventsResume(snapshot=True, job_ids=[job_id], heartbeat_interval=progress_interval)
-        items = self._watch_events(resume, self.reconnect, True)
+        items = self._watch_events(resume, self.reconnect, True, deadline)
         logic = run_logic(
             job_id, finalize=finalize, dismiss=dismiss, progress=on_progress is not None
         )
-        async with asyncio.timeout(timeout):
-            outcome = await self._drive(logic, items, start=start, on_progress=on_progress)
+        outcome = await self._drive(logic, items, deadline, start=start, on_progress=on_progress)
         if check and not outcome.ok:
             raise JobFailed(outcome)
         return outcome
@@ -236,11 +291,13 @@ class AsyncJobsClient(AsyncCommands):
         self,
         logic: Logic[_T],
         items: AsyncGenerator[WatchItem, None],
+        deadline: Deadline,
         *,
-        start: Callable[[], Awaitable[object]] | None = None,
+        start: Callable[[], object] | None = None,
         on_progress: Callable[[job_pb2.JobInfo], object] | None = None,
     ) -> _T:
-        """Run a :mod:`~qapi_jobs.client.follow` generator with this client's I/O."""
+        """Run a :mod:`~qapi_jobs.client.follow` generator with this client's
+        I/O, every call bounded by ``deadline``."""
         result: object = None
         failure: QapiJobsError | None = None
         try:
@@ -255,18 +312,16 @@ class AsyncJobsClient(AsyncCommands):
                     if isinstance(op, NextItem):
                         result = await anext(items)
                     elif isinstance(op, QueryJob):
-                        result = await self.find_job(op.job_id)
+                        result = await self.find_job(op.job_id, timeout=deadline.bound(None))
                     elif isinstance(op, Start):
                         if start is not None:
-                            await start()
+                            await settle(start())
                     elif isinstance(op, Finalize):
-                        await self.job_finalize(id=op.job_id)
+                        await self.job_finalize(id=op.job_id, timeout=deadline.bound(None))
                     elif isinstance(op, Dismiss):
-                        await self.job_dismiss(id=op.job_id)
+                        await self.job_dismiss(id=op.job_id, timeout=deadline.bound(None))
                     elif isinstance(op, Progress) and on_progress is not None:
-                        returned = on_progress(op.info)
-                        if inspect.isawaitable(returned):
-                            await returned
+                        await settle(on_progress(op.info))
                 except QapiJobsError as err:
                     if isinstance(op, Start):
                         raise

@@ -40,9 +40,70 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
+DEFAULT_PORT = 50051
+_GRPC_SCHEMES = ("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:")
+_WEB_SCHEMES = {"http": False, "https": True}
+"""Schemes people paste from other tools, and whether each means TLS."""
+
+
 def server_address(address: str | None = None) -> str:
-    """``address``, else ``$QAPI_JOBS_SERVER``, else ``127.0.0.1:50051``."""
+    """``address``, else ``$QAPI_JOBS_SERVER``, else ``127.0.0.1:50051``, as given."""
     return address or os.environ.get(ENV_SERVER) or DEFAULT_ADDRESS
+
+
+def target(address: str | None = None, *, tls: bool = False) -> str:
+    """The gRPC target for :func:`server_address` of ``address``.
+
+    ``HOST`` gets the default port 50051 (``[::1]`` too); ``http://HOST:PORT``
+    and, with ``tls``, ``https://HOST:PORT`` are accepted for addresses
+    pasted from elsewhere; gRPC's own targets (``unix:PATH``, ``dns:...``)
+    pass unchanged.  ValueError for a port outside 1..65535, another
+    scheme, a path, or ``https://`` without TLS.
+    """
+    text = server_address(address).strip()
+    if text.startswith(_GRPC_SCHEMES):
+        return text
+    scheme, found, rest = text.partition("://")
+    if found:
+        if scheme.lower() not in _WEB_SCHEMES:
+            raise ValueError(f"server address {text!r}: unknown scheme {scheme!r}; give HOST:PORT")
+        if _WEB_SCHEMES[scheme.lower()] and not tls:
+            raise ValueError(
+                f"server address {text!r} asks for TLS: add --tls (or tls=Tls()), "
+                "or give HOST:PORT for plaintext"
+            )
+        text = rest.rstrip("/")
+        if "/" in text:
+            raise ValueError(
+                f"server address {address!r}: a gRPC server has no path; give HOST:PORT"
+            )
+    host, port = _split_host_port(text)
+    if not host:
+        raise ValueError(f"server address {text!r} has no host")
+    return f"{host}:{port}"
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    if text.startswith("["):
+        bracket = text.find("]")
+        if bracket < 0:
+            raise ValueError(f"server address {text!r}: unclosed '['")
+        host, rest = text[: bracket + 1], text[bracket + 1 :]
+        if not rest:
+            return host, DEFAULT_PORT
+        if not rest.startswith(":"):
+            raise ValueError(f"server address {text!r}: expected ':PORT' after ']'")
+        return host, _port(text, rest[1:])
+    if text.count(":") > 1:  # a bare IPv6 address
+        return f"[{text}]", DEFAULT_PORT
+    host, colon, port = text.partition(":")
+    return host, _port(text, port) if colon else DEFAULT_PORT
+
+
+def _port(text: str, port: str) -> int:
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"server address {text!r}: the port must be a number from 1 to 65535")
+    return int(port)
 
 
 @dataclass(frozen=True)
@@ -95,20 +156,20 @@ def channel_options(tls: Tls | None, extra: ChannelOptions = ()) -> list[tuple[s
 def sync_channel(
     address: str | None = None, *, tls: Tls | None = None, options: ChannelOptions = ()
 ) -> grpc.Channel:
-    """A synchronous channel to the server."""
-    target = server_address(address)
+    """A synchronous channel to the server (see :func:`target` for ``address``)."""
+    where = target(address, tls=tls is not None)
     opts = channel_options(tls, options)
     if tls is None:
-        return grpc.insecure_channel(target, options=opts)
-    return grpc.secure_channel(target, tls.credentials(), options=opts)
+        return grpc.insecure_channel(where, options=opts)
+    return grpc.secure_channel(where, tls.credentials(), options=opts)
 
 
 def aio_channel(
     address: str | None = None, *, tls: Tls | None = None, options: ChannelOptions = ()
 ) -> grpc.aio.Channel:
     """An asyncio channel to the server; create it inside the running event loop."""
-    target = server_address(address)
+    where = target(address, tls=tls is not None)
     opts = channel_options(tls, options)
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=opts)
-    return grpc.aio.secure_channel(target, tls.credentials(), options=opts)
+        return grpc.aio.insecure_channel(where, options=opts)
+    return grpc.aio.secure_channel(where, tls.credentials(), options=opts)

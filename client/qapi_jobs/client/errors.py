@@ -1,9 +1,11 @@
 """The exceptions the client raises, one per gRPC status code.
 
 Every refusal from the server arrives as a gRPC status: a code, a message
-for humans and, in the ``grpc-status-details-bin`` trailer, a
-``google.rpc.Status`` whose details hold one ``google.rpc.ErrorInfo``
-(reason, domain, metadata such as ``job_id``, ``status`` and ``verb``).
+for humans and, in the ``grpc-status-details-bin`` trailer (read with
+``grpc_status.rpc_status``), a ``google.rpc.Status`` whose details hold one
+``google.rpc.ErrorInfo`` (reason, domain, metadata such as ``job_id``,
+``status`` and ``verb``, a ``hint`` and facts) and, for a bad argument, a
+``google.rpc.BadRequest`` naming the fields.
 Programs should branch on the exception class and on :attr:`reason`; the
 message is QEMU's text and may change.
 """
@@ -11,15 +13,26 @@ message is QEMU's text and may change.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import grpc
 import grpc.aio
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-DETAILS_KEY = "grpc-status-details-bin"
+HINT_KEY = "hint"
+"""The ErrorInfo metadata key of the server's one-sentence hint."""
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One entry of a ``google.rpc.BadRequest``: the field path and what is wrong."""
+
+    field: str
+    description: str
 
 
 class QapiJobsError(Exception):
@@ -27,7 +40,10 @@ class QapiJobsError(Exception):
 
     ``code`` is the gRPC status code, ``message`` the server's text,
     ``reason``/``domain``/``metadata`` the ErrorInfo detail (empty when the
-    server sent none) and ``details`` every detail of the ``google.rpc.Status``.
+    server sent none), ``field_violations`` the BadRequest detail's entries
+    and ``details`` every detail of the ``google.rpc.Status``.  The
+    metadata's ``hint`` is :attr:`hint`, its other keys are facts
+    (:attr:`facts`).
     """
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
@@ -41,6 +57,7 @@ class QapiJobsError(Exception):
         domain: str = "",
         metadata: Mapping[str, str] | None = None,
         details: Iterable[any_pb2.Any] = (),
+        field_violations: Iterable[FieldViolation] = (),
     ) -> None:
         super().__init__(message)
         if code is not None:
@@ -50,6 +67,17 @@ class QapiJobsError(Exception):
         self.domain = domain
         self.metadata: dict[str, str] = dict(metadata or {})
         self.details: tuple[any_pb2.Any, ...] = tuple(details)
+        self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
+
+    @property
+    def hint(self) -> str | None:
+        """What to do about the refusal, in one sentence, when the server said."""
+        return self.metadata.get(HINT_KEY) or None
+
+    @property
+    def facts(self) -> dict[str, str]:
+        """The metadata but the hint: ids, statuses, sizes, limits, ..."""
+        return {key: value for key, value in self.metadata.items() if key != HINT_KEY}
 
     @property
     def job_id(self) -> str | None:
@@ -189,33 +217,60 @@ def error_class(code: grpc.StatusCode) -> type[QapiJobsError]:
     return _BY_CODE.get(code, QapiJobsError)
 
 
-def _status_details(trailing: Iterable[tuple[str, Any]] | None) -> status_pb2.Status | None:
-    for key, value in trailing or ():
-        if key == DETAILS_KEY and isinstance(value, bytes):
-            try:
-                return status_pb2.Status.FromString(value)
-            except DecodeError:
-                return None
-    return None
+@dataclass(frozen=True)
+class _Ended:
+    """A finished call as ``grpc_status.rpc_status.from_call`` reads it."""
+
+    status_code: grpc.StatusCode
+    message: str
+    metadata: tuple[tuple[str, Any], ...]
+
+    def code(self) -> grpc.StatusCode:
+        return self.status_code
+
+    def details(self) -> str:
+        return self.message
+
+    def trailing_metadata(self) -> tuple[tuple[str, Any], ...]:
+        return self.metadata
+
+
+def _rich_status(
+    code: grpc.StatusCode, message: str, trailing: Iterable[tuple[str, Any]] | None
+) -> status_pb2.Status | None:
+    """The ``google.rpc.Status`` of the trailers; None when there is none, or
+    when it is unreadable or describes another status than the call's."""
+    try:
+        # from_call reads only code(), details() and trailing_metadata(),
+        # which both the sync and the asyncio errors provide.
+        ended = cast(grpc.Call, _Ended(code, message, tuple(trailing or ())))
+        status: status_pb2.Status | None = rpc_status.from_call(ended)
+    except (ValueError, DecodeError):
+        return None
+    return status
 
 
 def make_error(
     code: grpc.StatusCode, message: str, trailing: Iterable[tuple[str, Any]] | None = None
 ) -> QapiJobsError:
-    """The exception for a status, with the ErrorInfo found in ``trailing``
-    metadata (the ``grpc-status-details-bin`` entry) when there is one."""
-    status = _status_details(trailing)
+    """The exception for a status, with the ErrorInfo and BadRequest details
+    found in ``trailing`` metadata (``grpc-status-details-bin``)."""
+    status = _rich_status(code, message, trailing)
     reason = domain = ""
     metadata: dict[str, str] = {}
-    details: list[any_pb2.Any] = []
-    if status is not None and status.code == code.value[0]:
-        details = list(status.details)
-        for detail in details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
-                break
+    violations: list[FieldViolation] = []
+    details = list(status.details) if status is not None else []
+    for detail in details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) and not reason:
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            violations.extend(
+                FieldViolation(v.field, v.description) for v in request.field_violations
+            )
     return error_class(code)(
         message,
         code=code,
@@ -223,14 +278,13 @@ def make_error(
         domain=domain,
         metadata=metadata,
         details=details,
+        field_violations=violations,
     )
 
 
 def error_from_rpc(err: grpc.RpcError) -> QapiJobsError:
     """The exception for a failed call (sync or asyncio)."""
-    if isinstance(err, grpc.aio.AioRpcError):
-        return make_error(err.code(), err.details() or "", _pairs(err.trailing_metadata()))
-    if isinstance(err, grpc.Call):
+    if isinstance(err, grpc.aio.AioRpcError | grpc.Call):
         return make_error(err.code(), err.details() or "", _pairs(err.trailing_metadata()))
     return UnknownError(str(err) or type(err).__name__, code=grpc.StatusCode.UNKNOWN)
 

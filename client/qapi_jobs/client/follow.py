@@ -2,8 +2,7 @@
 
 The logic is written once, as generators that *ask* for what they need
 (the next watch item, a query, a verb) by yielding an operation and
-receiving its result; the sync and the asyncio client each run them with
-their own I/O (see ``drive`` in their modules).  An operation that fails
+receiving its result; the client runs them with its I/O (``_drive``).  An operation that fails
 is thrown back into the generator, so the logic decides what a failure
 means.
 
@@ -150,13 +149,15 @@ def _names(statuses: Collection[job_pb2.JobStatus.ValueType]) -> str:
 
 
 def wait_logic(
-    job_id: str, targets: Collection[job_pb2.JobStatus.ValueType]
+    job_id: str, targets: Collection[job_pb2.JobStatus.ValueType], *, check: bool = True
 ) -> Logic[job_pb2.JobInfo]:
     """Wait until ``job_id`` has one of ``targets``; returns its JobInfo.
 
-    Raises JobFailed when the job concludes with an error first and
-    JobEndedError when it concludes, vanishes or does not exist (unless
-    ``null`` is wanted: a job that does not exist counts as gone).
+    With ``check``, a job that concludes with an error (failed or
+    cancelled) raises JobFailed whatever the targets, even ``concluded``:
+    a failure must not pass for the status waited for.  JobEndedError when
+    the job concludes, vanishes or does not exist first (unless ``null``
+    is wanted: a job that does not exist counts as gone).
     """
     known: job_pb2.JobInfo | None = None
     wanted = _names(targets)
@@ -185,6 +186,8 @@ def wait_logic(
             else:
                 info = _with_status(known, job_id, status)
             known = info
+        if check and status == CONCLUDED and info.HasField("error"):
+            raise JobFailed(JobOutcome(job_id, info, info.error))
         if status in targets:
             return info
         if status == NULL:
@@ -194,8 +197,6 @@ def wait_logic(
         # A concluded job only moves on to null (dismissal), so it is the
         # end of the wait unless that is what is waited for.
         if status == CONCLUDED and NULL not in targets:
-            if info.HasField("error"):
-                raise JobFailed(JobOutcome(job_id, info, info.error))
             raise JobEndedError(f"job {job_id!r} concluded without being {wanted}", job_id, info)
 
 

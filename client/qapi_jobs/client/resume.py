@@ -68,14 +68,19 @@ class ReconnectPolicy:
     seconds, each drawn at random from its upper half so that many
     watchers do not return at the same moment.  ``give_up_after`` bounds
     how long a watch keeps failing without receiving anything (None:
-    forever); then the last error is raised.  ``on_retry`` is told of each
-    error and the delay before the next attempt (e.g. to log it).
+    forever); then the last error is raised.  ``connect_timeout`` bounds
+    how long a watch that has never received anything keeps trying (None:
+    forever): a wrong address or a server that is not running fails with
+    Unavailable instead of being retried in silence; once a watch has been
+    connected, only ``give_up_after`` applies.  ``on_retry`` is told of
+    each error and the delay before the next attempt (e.g. to log it).
     """
 
     initial: float = 0.1
     maximum: float = 5.0
     multiplier: float = 2.0
     give_up_after: float | None = None
+    connect_timeout: float | None = 30.0
     on_retry: Callable[[QapiJobsError, float], None] | None = field(default=None, compare=False)
 
 
@@ -89,11 +94,14 @@ class Backoff:
         self._clock = clock
         self._attempt = 0
         self._failing_since: float | None = None
+        self._started = clock()
+        self._connected = False
 
     def reset(self) -> None:
         """A stream delivered a message: start over from the shortest delay."""
         self._attempt = 0
         self._failing_since = None
+        self._connected = True
 
     def next_delay(self, error: QapiJobsError) -> float:
         """The delay before the next attempt; re-raises ``error`` once the
@@ -104,6 +112,16 @@ class Backoff:
         limit = self.policy.give_up_after
         if limit is not None and now - self._failing_since >= limit:
             raise error
+        first = self.policy.connect_timeout
+        if not self._connected and first is not None and now - self._started >= first:
+            raise type(error)(
+                f"the watch never reached the server in {first:g} s: {error.message}",
+                code=error.code,
+                reason=error.reason,
+                domain=error.domain,
+                metadata=error.metadata,
+                details=error.details,
+            ) from error
         ceiling = min(
             self.policy.maximum, self.policy.initial * self.policy.multiplier**self._attempt
         )

@@ -6,8 +6,10 @@ of :class:`Subcommand`) is found at start-up, so adding a backend needs no
 change here.
 
 Exit status: 0 on success; 1 when the schema is wrong or a backend cannot
-do its job, with the error as the first line on stderr (``FILE:LINE:COL:
-message`` for schema errors); 2 for bad command-line usage (argparse).
+do its job, with the error on stderr (for schema errors QEMU's context
+lines, then ``FILE:LINE:COL: message``); 2 for bad command-line usage
+(argparse).  Warnings (``FILE:LINE:COL: warning: message``) go to stderr
+and do not change the exit status.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from qapi_jobs.codegen.backends import BackendError
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.lockfile import LockError
 from qapi_jobs.codegen.model import Schema
+from qapi_jobs.codegen.releases import NEWER_RULES_CHOICES, NewerRules
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,28 @@ def build_parser(subcommands: Sequence[Subcommand]) -> argparse.ArgumentParser:
     return parser
 
 
-def load_schema(path: Path) -> Schema:
-    """Parse and check the schema rooted at ``path`` (raises SchemaError)."""
+def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
+    """The schema argument and the options of how it is checked."""
+    parser.add_argument("schema", type=Path, help="the root file of the QAPI schema")
+    parser.add_argument(
+        "--newer-rules",
+        choices=NEWER_RULES_CHOICES,
+        default="auto",
+        help="rules QEMU added after 7.2 (undocumented members, conditional arguments "
+        "without 'boxed', 'Returns:' without 'returns'): errors or warnings; 'auto' "
+        "makes them errors when the schema has pragma 'documentation-exceptions'",
+    )
+
+
+def load_schema(path: Path, newer_rules: NewerRules = "auto") -> Schema:
+    """Parse and check the schema rooted at ``path`` (raises SchemaError);
+    its warnings go to stderr."""
     from qapi_jobs.codegen.frontend import load_schema as load
 
-    return load(path)
+    schema = load(path, newer_rules=newer_rules)
+    for warning in schema.warnings:
+        print(warning, file=sys.stderr)
+    return schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:

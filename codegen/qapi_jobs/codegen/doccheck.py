@@ -1,10 +1,12 @@
 """Third checking pass: doc blocks against the definitions they describe.
 
-A description of something that does not exist is always an error.  A
-missing description is an error only under pragma ``doc-required`` (and,
-for members, only outside pragma ``documentation-exceptions``), which is
-how QEMU's own schema and this project's schema are written; schemas
-without the pragma, such as older QEMU files, may leave things out.
+A description of something that does not exist is always an error, and
+so is an undocumented feature of a documented definition (as in every QEMU
+release).  A missing member description matters only under pragma
+``doc-required`` and outside pragma ``documentation-exceptions``; it is
+one of the newer rules (see :mod:`releases`), as are a ``Returns:``
+section on a command that returns nothing and a tagged section after a
+free paragraph that follows another tagged section.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from qapi_jobs.codegen.model import (
     SourceInfo,
     Struct,
     Union,
+    struct_chain,
 )
 from qapi_jobs.codegen.table import DefinitionTable, kind_of
 
@@ -42,7 +45,10 @@ def check_docs(table: DefinitionTable) -> None:
     for name in table.order:
         parsed = table.docs.get(name)
         if parsed is not None:
-            _check_one(table, table.defs[name], parsed)
+            try:
+                _check_one(table, table.defs[name], parsed)
+            except SchemaError as error:
+                raise table.in_definition(error, name) from None
 
 
 def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> None:
@@ -55,7 +61,7 @@ def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> N
             raise SchemaError(
                 entry.info,
                 f"doc block of {kind} '{defn.name}' describes '@{entry.name}', but there is "
-                f"no {noun} '{entry.name}'; remove the description or fix its name",
+                f"no {noun} '{entry.name}'; {_fix_description(table, defn)}",
             )
     feature_names = {f.name for f, _ in features}
     for entry in parsed.features:
@@ -65,20 +71,22 @@ def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> N
                 f"doc block of {kind} '{defn.name}' describes feature '@{entry.name}', but "
                 f"'{defn.name}' has no feature '{entry.name}'; remove it or fix its name",
             )
-    pragmas = table.pragmas
-    if not pragmas.doc_required:
-        return
-    described = {entry.name for entry in parsed.members}
-    if defn.name not in pragmas.documentation_exceptions:
-        for item in items:
-            if item.required and item.name not in described:
-                assert item.info is not None
-                raise SchemaError(
-                    item.info,
-                    f"{item.what} is not documented; add '@{item.name}: ...' to the doc block "
-                    f"of '{defn.name}' (pragma 'doc-required' is true), or list "
-                    f"'{defn.name}' in pragma 'documentation-exceptions'",
-                )
+    if parsed.deindents and not table.rules.legacy:
+        info, indent = parsed.deindents[0]
+        raise SchemaError(
+            info,
+            f"unexpected de-indent (expected at least {indent} spaces); indent every "
+            "continuation line at least as far as the first one",
+        )
+    for info, tag in parsed.late_sections:
+        table.rules.newer(
+            SchemaError(
+                info,
+                f"'{tag}:' section follows a free paragraph that comes after another "
+                "tagged section; move it up, before that paragraph",
+            )
+        )
+    _check_sections(table, defn, parsed)
     described_features = {entry.name for entry in parsed.features}
     for feature, what in features:
         if feature.name not in described_features:
@@ -87,7 +95,53 @@ def _check_one(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> N
                 feature.info,
                 f"feature '{feature.name}' of {what} is not documented; add "
                 f"'@{feature.name}: ...' after a 'Features:' line in the doc block of "
-                f"'{defn.name}' (pragma 'doc-required' is true)",
+                f"'{defn.name}'",
+            )
+    pragmas = table.pragmas
+    if not pragmas.doc_required or defn.name in pragmas.documentation_exceptions:
+        return
+    described = {entry.name for entry in parsed.members}
+    for item in items:
+        if item.required and item.name not in described:
+            assert item.info is not None
+            table.rules.newer(
+                SchemaError(
+                    item.info,
+                    f"{item.what} is not documented; add '@{item.name}: ...' to the doc block "
+                    f"of '{defn.name}' (pragma 'doc-required' is true), or list "
+                    f"'{defn.name}' in pragma 'documentation-exceptions'",
+                )
+            )
+
+
+def _fix_description(table: DefinitionTable, defn: Definition) -> str:
+    if isinstance(defn, Command | Event) and defn.boxed and defn.arg_type is not None:
+        return (
+            f"a boxed {kind_of(defn)} does not describe its arguments: describe them in "
+            f"the doc block of '{defn.arg_type}' and remove them here"
+        )
+    return "remove the description or fix its name"
+
+
+def _check_sections(table: DefinitionTable, defn: Definition, parsed: ParsedDoc) -> None:
+    """Sections only a command may have."""
+    for section in parsed.sections:
+        if section.tag not in ("Returns", "Errors"):
+            continue
+        assert section.info is not None
+        if not isinstance(defn, Command):
+            raise SchemaError(
+                section.info,
+                f"'{section.tag}:' section in the doc block of {kind_of(defn)} "
+                f"'{defn.name}'; only commands have one, so remove it",
+            )
+        if section.tag == "Returns" and defn.returns is None:
+            table.rules.newer(
+                SchemaError(
+                    section.info,
+                    f"'Returns:' section, but command '{defn.name}' returns nothing; "
+                    "remove the section or declare what it returns with 'returns'",
+                )
             )
 
 
@@ -110,7 +164,7 @@ def _describable(table: DefinitionTable, defn: Definition) -> tuple[list[_Item],
         items += [_Item(b.name, "", b.info, False) for b in defn.branches]
         return items, "base member or branch"
     assert isinstance(defn, Command | Event)
-    if defn.arg_type is None:
+    if defn.arg_type is None or defn.boxed:
         return [], "argument"
     arg = table.defs[defn.arg_type]
     if arg.implicit:
@@ -129,14 +183,12 @@ def _own_members(table: DefinitionTable, struct_name: str, *, required: bool) ->
 
 def _all_arguments(table: DefinitionTable, arg: Definition) -> list[_Item]:
     """Members of a named argument type; documenting them is optional."""
-    if isinstance(arg, Union):
-        arg = table.defs[arg.base]
-    items: list[_Item] = []
-    current: Definition | None = arg
-    while isinstance(current, Struct):
-        items += _own_members(table, current.name, required=False)
-        current = table.defs.get(current.base) if current.base else None
-    return items
+    assert isinstance(arg, Struct | Union)
+    return [
+        item
+        for struct in reversed(struct_chain(arg, table.defs.__getitem__))
+        for item in _own_members(table, struct.name, required=False)
+    ]
 
 
 def _features(table: DefinitionTable, defn: Definition) -> list[tuple[Feature, str]]:

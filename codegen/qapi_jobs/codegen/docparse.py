@@ -3,8 +3,15 @@
 The reader is deliberately tolerant of older QEMU layouts: ``@name :`` with
 a space before the colon, continuation lines aligned under the text or not
 indented at all, ``== Heading`` free-form blocks and the retired
-``Note:``/``Example:`` sections.  Style rules (line length, sentence
-spacing) are not enforced.
+``Note:``/``Example:`` sections.  What every release refuses is refused:
+``=`` headings inside a definition's block, empty tagged sections,
+descriptions and ``Features:`` after a free paragraph that follows the
+descriptions.  A continuation line less indented
+than the first indented one is recorded (``deindents``) rather than
+refused, because QEMU 5.x accepted it, and so is a tagged section after a
+free paragraph that follows another one (``late_sections``), because QEMU
+7.2 accepted it; the checker decides (see :mod:`releases`).
+Style rules (line length, sentence spacing) are not enforced.
 """
 
 from __future__ import annotations
@@ -54,6 +61,12 @@ class ParsedDoc:
     features: tuple[DocEntry, ...] = ()
     sections: tuple[DocSection, ...] = ()
     text: str = ""
+    # Continuation lines less indented than the first one, each with the
+    # indentation expected: refused unless the schema is of the 5.x era.
+    deindents: tuple[tuple[SourceInfo, int], ...] = ()
+    # Tagged sections (other than Since and TODO) after a free paragraph
+    # that follows a tagged section: refused since QEMU 10.0.
+    late_sections: tuple[tuple[SourceInfo, str], ...] = ()
 
 
 def doc_line(comment: str, info: SourceInfo) -> DocLine:
@@ -114,6 +127,13 @@ class _DefinitionDocReader:
         self.sections: list[DocSection] = []
         self.seen_section: str | None = None
         self.seen_features = False
+        self.deindents: list[tuple[SourceInfo, int]] = []
+        # A free paragraph came after descriptions or sections: no more
+        # descriptions may follow.  After a tagged section, only 'Since:' and
+        # 'TODO:' may (QEMU 10.0 and later).
+        self.free_after_items = False
+        self.free_after_section = False
+        self.late_sections: list[tuple[SourceInfo, str]] = []
         # What the previous part was; consecutive untagged paragraphs merge.
         self.last = ""
 
@@ -130,6 +150,12 @@ class _DefinitionDocReader:
             raise SchemaError(first.info, "name required after '@' in the doc block's first line")
         while self.pos < len(self.lines):
             line = self.lines[self.pos]
+            if line.text.startswith("="):
+                raise SchemaError(
+                    line.info,
+                    "unexpected '=' markup in definition documentation; a heading goes "
+                    "into a free-form doc block of its own, between definitions",
+                )
             if not line.text:
                 self.pos += 1
             elif line.text == _FEATURES:
@@ -148,10 +174,18 @@ class _DefinitionDocReader:
             members=tuple(self.members),
             features=tuple(self.features),
             sections=tuple(self.sections),
+            deindents=tuple(self.deindents),
+            late_sections=tuple(self.late_sections),
         )
 
     def _member(self, line: DocLine, match: re.Match[str]) -> None:
         name = match.group(1)
+        if self.free_after_items:
+            raise SchemaError(
+                line.info,
+                f"description of '@{name}:' follows a free paragraph that comes after "
+                "other descriptions; move it up to the other member descriptions",
+            )
         if self.seen_section is not None or self.seen_features:
             after = f"'{self.seen_section}:' section" if self.seen_section else "'Features:'"
             raise SchemaError(
@@ -161,11 +195,17 @@ class _DefinitionDocReader:
             )
         self._check_unique(self.members, name, line.info, "member")
         self.pos += 1
-        text = self._indented(line.text[match.end() :], absorb=False)
+        text = self._indented(line.text, match.end(), absorb=False)
         self.members.append(DocEntry(name, text, line.info))
         self.last = "member"
 
     def _features(self, line: DocLine) -> None:
+        if self.free_after_items:
+            raise SchemaError(
+                line.info,
+                "'Features:' follows a free paragraph that comes after descriptions or "
+                "sections; move the feature descriptions up, before that paragraph",
+            )
         if self.seen_features:
             raise SchemaError(line.info, "second 'Features:' line; merge the feature lists")
         self.seen_features = True
@@ -180,7 +220,7 @@ class _DefinitionDocReader:
             name = match.group(1)
             self._check_unique(self.features, name, item.info, "feature")
             self.pos += 1
-            text = self._indented(item.text[match.end() :], absorb=False)
+            text = self._indented(item.text, match.end(), absorb=False)
             self.features.append(DocEntry(name, text, item.info))
         if not self.features:
             raise SchemaError(
@@ -192,10 +232,17 @@ class _DefinitionDocReader:
     def _section(self, match: re.Match[str]) -> None:
         line = self.lines[self.pos]
         tag = match.group(1)
+        if self.free_after_section and tag not in ("Since", "TODO"):
+            self.late_sections.append((line.info, tag))
         self.seen_section = tag
         self.pos += 1
-        text = self._indented(line.text[match.end() :], absorb=tag in _ABSORBING_TAGS)
-        self.sections.append(DocSection(tag, text))
+        text = self._indented(line.text, match.end(), absorb=tag in _ABSORBING_TAGS)
+        if not text:
+            raise SchemaError(
+                line.info,
+                f"empty doc section '{tag}'; write its text after '{tag}:' or remove the line",
+            )
+        self.sections.append(DocSection(tag, text, line.info))
         self.last = "section"
 
     def _paragraph(self) -> None:
@@ -209,23 +256,35 @@ class _DefinitionDocReader:
         paragraph = "\n".join(parts)
         if not self.members and not self.features and not self.sections:
             self.body.append(paragraph)
-        elif self.last == "untagged":
+            self.last = "untagged"
+            return
+        self.free_after_items = True
+        self.free_after_section = self.seen_section is not None
+        if self.last == "untagged":
             previous = self.sections[-1]
             self.sections[-1] = DocSection("", f"{previous.text}\n\n{paragraph}")
         else:
             self.sections.append(DocSection("", paragraph))
         self.last = "untagged"
 
-    def _indented(self, first: str, absorb: bool) -> str:
-        """Read a description's continuation lines.
+    def _indented(self, line: str, start: int, absorb: bool) -> str:
+        """Read a description that starts at ``line[start:]``, and its
+        continuation lines.
 
         A non-blank line directly below the text continues it whatever its
         indentation (older schemas did not indent).  After a blank line only
         an indented line continues it, unless ``absorb`` (retired
         ``Example:``/``Note:`` sections swallowed whole paragraphs).  The
         first indented line fixes how much indentation is removed.
+
+        When the text starts on the ``@name:`` or tag line, a later line
+        less indented than both the first indented line and that text (QEMU
+        7.2 wanted the text's column, later releases the first line's
+        indentation) goes into :attr:`deindents`.
         """
+        first = line[start:]
         parts = [first.strip()] if first.strip() else []
+        checked = bool(parts)
         indent: int | None = None
         after_blank = False
         while self.pos < len(self.lines):
@@ -236,9 +295,11 @@ class _DefinitionDocReader:
                 self.pos += 1
                 continue
             lead = len(text) - len(text.lstrip(" "))
+            if lead == 0 and (_starts_item(text) or (after_blank and not absorb)):
+                break
+            if checked and indent is not None and lead < min(indent, start) and not after_blank:
+                self.deindents.append((self.lines[self.pos].info, min(indent, start)))
             if lead == 0:
-                if _starts_item(text) or (after_blank and not absorb):
-                    break
                 parts.append(text)
             else:
                 if indent is None:

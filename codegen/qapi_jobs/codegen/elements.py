@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qapi_jobs.codegen.errors import SchemaError
 from qapi_jobs.codegen.model import Condition, Feature, Member, SourceInfo
-from qapi_jobs.codegen.names import c_name, check_lower
+from qapi_jobs.codegen.qapi_names import c_name, check_lower
 from qapi_jobs.codegen.shapes import (
     check_keys,
     expect_str,

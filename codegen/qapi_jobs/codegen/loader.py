@@ -36,6 +36,18 @@ class LoadedSchema:
     exprs: list[LoadedExpr] = field(default_factory=list)
     modules: list[Module] = field(default_factory=list)
     pragmas: Pragmas = field(default_factory=Pragmas)
+    # Pragma names as written, for the rules that depend on a schema's age.
+    pragma_names: set[str] = field(default_factory=set)
+    # Where each included file was first included, by its path in positions.
+    included_at: dict[str, SourceInfo] = field(default_factory=dict)
+
+    def include_chain(self, file: str) -> tuple[SourceInfo, ...]:
+        """The include directives that lead to ``file``, outermost first."""
+        chain: list[SourceInfo] = []
+        while (at := self.included_at.get(file)) is not None and at not in chain:
+            chain.append(at)
+            file = at.file
+        return tuple(reversed(chain))
 
 
 _LIST_PRAGMAS = {
@@ -73,7 +85,11 @@ def load(root: str | Path) -> LoadedSchema:
     """Read ``root`` and every file it includes."""
     loader = _Loader()
     root_file = os.fspath(root)
-    loader.read(root_file, posixpath.basename(root_file.replace(os.sep, "/")), None)
+    try:
+        loader.read(root_file, posixpath.basename(root_file.replace(os.sep, "/")), None)
+    except SchemaError as error:
+        error.included_from = loader.result.include_chain(error.info.file)
+        raise
     lists = {attr: tuple(names) for attr, names in loader.lists.items()}
     loader.result.pragmas = Pragmas(
         doc_required=loader.doc_required,
@@ -138,6 +154,7 @@ class _Loader:
                 "this file, directly or indirectly); remove one of the includes",
             )
         if real not in self.done:
+            self.result.included_at.setdefault(path, value.info)
             self.read(path, target, value.info)
         return target
 
@@ -151,6 +168,7 @@ class _Loader:
                 f"'pragma' takes an object of pragma settings, not {describe(value)}",
             )
         for key, setting in value.entries:
+            self.result.pragma_names.add(key.value)
             if key.value == "doc-required":
                 if not isinstance(setting, Bool):
                     raise SchemaError(

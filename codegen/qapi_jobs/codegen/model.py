@@ -13,7 +13,7 @@ a checked schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -32,6 +32,17 @@ class SourceInfo:
         if self.col:
             return f"{self.file}:{self.line}:{self.col}"
         return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class SchemaWarning:
+    """A rule the schema breaks that its own QEMU release did not have yet."""
+
+    info: SourceInfo
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.info}: warning: {self.message}"
 
 
 # --- conditions ---------------------------------------------------------------
@@ -104,6 +115,7 @@ class DocSection:
 
     tag: str
     text: str
+    info: SourceInfo | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -320,6 +332,19 @@ _D = TypeVar("_D", Builtin, Enum, Struct, Union, Alternate, Command, Event)
 TypeDefinition = Builtin | Enum | Struct | Union | Alternate
 
 
+def struct_chain(obj: Struct | Union, lookup: Callable[[str], Definition]) -> list[Struct]:
+    """The structs whose members ``obj`` carries before any branch, farthest
+    base first: a struct's bases and itself, or a union's base and its bases.
+
+    ``lookup`` resolves a name; the chain must be checked (no loops)."""
+    current: Definition | None = lookup(obj.base) if isinstance(obj, Union) else obj
+    chain: list[Struct] = []
+    while isinstance(current, Struct):
+        chain.append(current)
+        current = lookup(current.base) if current.base is not None else None
+    return chain[::-1]
+
+
 @dataclass(frozen=True)
 class Pragmas:
     """The schema-wide pragmas."""
@@ -348,6 +373,7 @@ class Schema:
     definitions: tuple[Definition, ...]
     pragmas: Pragmas = Pragmas()
     modules: tuple[Module, ...] = ()
+    warnings: tuple[SchemaWarning, ...] = field(default=(), compare=False)
     _index: dict[str, Definition] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
@@ -375,18 +401,14 @@ class Schema:
         """Definitions of one kind, in source order."""
         return (d for d in self.definitions if isinstance(d, kind))
 
+    def declared_members(self, obj: Struct | Union) -> tuple[tuple[Member, Struct], ...]:
+        """Members on the wire before any branch, each with the struct that
+        declares it (whose doc describes it): the base chain's, then own."""
+        return tuple((m, s) for s in struct_chain(obj, self.lookup) for m in s.members)
+
     def all_members(self, obj: Struct | Union) -> tuple[Member, ...]:
         """Members on the wire before any branch: the base chain's, then own."""
-        if isinstance(obj, Union):
-            base = self.lookup(obj.base)
-            assert isinstance(base, Struct)
-            return self.all_members(base)
-        inherited: tuple[Member, ...] = ()
-        if obj.base is not None:
-            parent = self.lookup(obj.base)
-            assert isinstance(parent, Struct)
-            inherited = self.all_members(parent)
-        return inherited + obj.members
+        return tuple(member for member, _ in self.declared_members(obj))
 
     def arguments(self, owner: Command | Event) -> tuple[Member, ...]:
         """A command's or event's arguments (a boxed union's base members)."""

@@ -8,7 +8,9 @@ becomes the module ``qapi_jobs.v1.x_pb2``):
 * ``--grpc_python_out``: ``x_pb2_grpc.py`` (stubs and servicers);
 * ``--mypy_out`` (mypy-protobuf): ``x_pb2.pyi``;
 * ``--mypy_grpc_out`` (mypy-protobuf): ``x_pb2_grpc.pyi``, typed sync and
-  async stubs.
+  async stubs;
+* ``--descriptor_set_out``: the descriptors from which
+  :mod:`qapi_jobs.codegen.reexports` writes each package's ``__init__.py``.
 
 Files under ``google/`` are skipped: vendored Google protos already have
 their Python modules in installed packages (protobuf, googleapis-common-protos).
@@ -19,10 +21,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
+from google.protobuf.descriptor_pb2 import FileDescriptorSet
+
 from qapi_jobs.codegen.backends import BackendError
+from qapi_jobs.codegen.reexports import write_reexports
 
 _PLUGINS = ("protoc-gen-mypy", "protoc-gen-mypy_grpc")
 
@@ -51,7 +57,7 @@ def _well_known_include() -> str:
     return str(resources.files("grpc_tools") / "_proto")
 
 
-def protoc_command(root: Path, files: list[str]) -> list[str]:
+def protoc_command(root: Path, files: list[str], descriptor_set: Path) -> list[str]:
     """The protoc command line (to run with ``root`` as working directory)."""
     mypy, mypy_grpc = (_plugin(name) for name in _PLUGINS)
     return [
@@ -66,25 +72,31 @@ def protoc_command(root: Path, files: list[str]) -> list[str]:
         "--mypy_out=.",
         f"--plugin=protoc-gen-mypy_grpc={mypy_grpc}",
         "--mypy_grpc_out=.",
+        f"--descriptor_set_out={descriptor_set}",
         *files,
     ]
 
 
 def compile_python(root: Path) -> list[str]:
-    """Compile every .proto under ``root`` in place; returns the files compiled.
+    """Compile every .proto under ``root`` in place, with a re-exporting
+    ``__init__.py`` per package; returns the files compiled.
 
     Raises :class:`BackendError` with protoc's messages when it fails.
     """
     files = proto_files(root)
     if not files:
         raise BackendError(f"{root}: no .proto files to compile")
-    result = subprocess.run(
-        protoc_command(root, files),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BackendError(f"protoc failed:\n{result.stderr.strip()}")
+    with tempfile.TemporaryDirectory() as scratch:
+        descriptor_set = Path(scratch) / "descriptors.binpb"
+        result = subprocess.run(
+            protoc_command(root, files, descriptor_set),
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BackendError(f"protoc failed:\n{result.stderr.strip()}")
+        descriptors = FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    write_reexports(root, descriptors)
     return files

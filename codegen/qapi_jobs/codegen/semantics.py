@@ -28,7 +28,7 @@ from qapi_jobs.codegen.model import (
     TypeRef,
     Union,
 )
-from qapi_jobs.codegen.names import c_name
+from qapi_jobs.codegen.qapi_names import c_name
 from qapi_jobs.codegen.table import EMPTY, DefinitionTable, kind_of
 
 _BUILTIN_CATEGORY = {
@@ -56,15 +56,20 @@ class SemanticPass:
     def run(self) -> None:
         """Check all definitions; the first problem raises SchemaError."""
         for name in list(self.table.order):
-            defn = self.table.defs[name]
-            if isinstance(defn, Struct):
-                self._struct(defn)
-            elif isinstance(defn, Union):
-                self._union(defn)
-            elif isinstance(defn, Alternate):
-                self._alternate(defn)
-            elif isinstance(defn, Command | Event):
-                self._command_or_event(defn)
+            try:
+                self._check(self.table.defs[name])
+            except SchemaError as error:
+                raise self.table.in_definition(error, name) from None
+
+    def _check(self, defn: Definition) -> None:
+        if isinstance(defn, Struct):
+            self._struct(defn)
+        elif isinstance(defn, Union):
+            self._union(defn)
+        elif isinstance(defn, Alternate):
+            self._alternate(defn)
+        elif isinstance(defn, Command | Event):
+            self._command_or_event(defn)
 
     # --- references --------------------------------------------------------------
 
@@ -345,22 +350,26 @@ class SemanticPass:
             raise SchemaError(
                 pos, f"{what} names union '{target.name}', which needs 'boxed': true; add it"
             )
+        # Added after QEMU 7.2, whose own test schema has conditional arguments.
         for member, _ in self.members_with_bases(target):
             if member.cond is None:
                 continue
             if target.implicit:
                 assert member.info is not None
-                raise SchemaError(
+                error = SchemaError(
                     member.info,
                     f"argument '{member.name}' of {meta} '{defn.name}' is conditional, which "
                     "needs 'boxed': true; move the arguments into a struct, name it in "
                     "'data' and add 'boxed': true",
                 )
-            raise SchemaError(
-                pos,
-                f"{what} names struct '{target.name}', whose member '{member.name}' is "
-                "conditional; conditional arguments need 'boxed': true",
-            )
+            else:
+                error = SchemaError(
+                    pos,
+                    f"{what} names struct '{target.name}', whose member '{member.name}' is "
+                    "conditional; conditional arguments need 'boxed': true",
+                )
+            self.table.rules.newer(error)
+            return
 
     def _returns(self, command: Command, returns: TypeRef) -> None:
         pos = self.table.key_pos[(command.name, "returns")]

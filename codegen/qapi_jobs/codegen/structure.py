@@ -32,13 +32,14 @@ from qapi_jobs.codegen.model import (
     TypeRef,
     Union,
 )
-from qapi_jobs.codegen.names import (
+from qapi_jobs.codegen.qapi_names import (
     c_name,
     check_camel,
     check_enum_value,
     check_lower,
     check_upper,
 )
+from qapi_jobs.codegen.releases import refuse_list_conditions
 from qapi_jobs.codegen.shapes import (
     branch_type,
     check_keys,
@@ -128,6 +129,18 @@ class StructurePass:
                 name_node.info,
                 f"'{meta}' must be followed by a name string, not {describe(name_node)}",
             )
+        self.table.current = (meta, name_node.value)
+        try:
+            self._definition(expr, meta, name_node)
+        except SchemaError as error:
+            raise error.in_definition(meta, name_node.value) from None
+        finally:
+            self.table.current = None
+
+    def _definition(self, expr: LoadedExpr, meta: str, name_node: Str) -> None:
+        obj = expr.obj
+        if not self.table.rules.legacy:
+            refuse_list_conditions(obj)
         name, info = name_node.value, name_node.info
         self._check_name(meta, name, info)
         self.table.check_free(name, info)

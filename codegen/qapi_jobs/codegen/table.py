@@ -19,6 +19,7 @@ from qapi_jobs.codegen.model import (
     SourceInfo,
     Struct,
 )
+from qapi_jobs.codegen.releases import Rules
 
 QTYPE_VALUES = ("none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool")
 EMPTY = "q_empty"
@@ -36,8 +37,9 @@ def kind_of(defn: Definition) -> str:
 class DefinitionTable:
     """Definitions in schema order with lookup by name."""
 
-    def __init__(self, pragmas: Pragmas) -> None:
+    def __init__(self, pragmas: Pragmas, rules: Rules | None = None) -> None:
         self.pragmas = pragmas
+        self.rules = rules or Rules()
         self.order: list[str] = []
         self.defs: dict[str, Definition] = {}
         # Position of the value naming a type, per Member/Branch (by id),
@@ -52,6 +54,10 @@ class DefinitionTable:
         self.synthetic: set[str] = set()
         # Parsed doc blocks, for the doc checks after the semantic ones.
         self.docs: dict[str, ParsedDoc] = {}
+        # The definition expression (kind, name) that wrote each definition,
+        # implicit ones included, for the "In struct 'Foo':" context line.
+        self.current: tuple[str, str] | None = None
+        self.written_by: dict[str, tuple[str, str]] = {}
         # Keeps replaced objects alive so that their ids are never reused.
         self._keep: list[object] = []
         self._add_predefined()
@@ -79,6 +85,8 @@ class DefinitionTable:
         if info is not None:
             self.check_free(defn.name, info)
         assert defn.name not in self.defs
+        if self.current is not None:
+            self.written_by[defn.name] = self.current
         self.order.append(defn.name)
         self.defs[defn.name] = defn
 
@@ -86,6 +94,11 @@ class DefinitionTable:
         """Swap in a new version of an existing definition."""
         self._keep.append(self.defs[defn.name])
         self.defs[defn.name] = defn
+
+    def in_definition(self, error: SchemaError, name: str) -> SchemaError:
+        """``error`` with the definition that wrote ``name`` as its context."""
+        written_by = self.written_by.get(name)
+        return error.in_definition(*written_by) if written_by else error
 
     def get(self, name: str) -> Definition | None:
         """The definition called ``name``, if any."""

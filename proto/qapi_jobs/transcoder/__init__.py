@@ -13,16 +13,19 @@ JSON values are the plain Python objects ``json.loads`` produces::
     # -> {"execute": "job-pause", "arguments": {"id": "j0"}}
     decode_event(service_pb2.Event, "JOB_STATUS_CHANGE", data, timestamp)
 
-Decoding ignores unknown object members and rejects everything else the
-schema does not allow; encoding rejects unset required members, unspecified
-enums and unknown fields.  Both raise :class:`TranscodeError`, whose
+Decoding rejects everything the schema does not allow; object members it
+does not define are rejected in what a client sends (``decode_arguments``,
+``qmp_to_message(..., strict=True)``: :class:`UnexpectedMember`, with QEMU's
+text) and ignored in replies and events (the other decoders, by default).
+Encoding rejects unset required members, unspecified enums and unknown
+fields.  Both raise :class:`TranscodeError`, whose
 ``path`` (``$.options.size``) says where.  A descriptor that does not follow
 the mapping raises :class:`DescriptorError`.
 """
 
 from qapi_jobs.transcoder.decode import qmp_to_message
 from qapi_jobs.transcoder.encode import message_to_qmp
-from qapi_jobs.transcoder.errors import DescriptorError, TranscodeError
+from qapi_jobs.transcoder.errors import DescriptorError, TranscodeError, UnexpectedMember
 from qapi_jobs.transcoder.qmp import (
     Command,
     command_table,
@@ -42,6 +45,7 @@ __all__ = [
     "Command",
     "DescriptorError",
     "TranscodeError",
+    "UnexpectedMember",
     "command_table",
     "decode_arguments",
     "decode_event",

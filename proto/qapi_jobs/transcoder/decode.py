@@ -1,14 +1,17 @@
 """QMP JSON -> Protobuf message.
 
-Follows QMP's rules for a receiver: unknown object members are ignored
-(newer QEMU versions add members), while anything that contradicts the
-schema — a wrong JSON type, an unknown enum value, an integer out of its
+Follows QMP's rules.  What a client sends is decoded strictly: a member the
+schema does not define is an :class:`UnexpectedMember` error at any depth,
+as QEMU answers it.  Replies and events are decoded leniently: unknown
+members are ignored (newer QEMU versions add members).  Anything else that
+contradicts the schema — a wrong JSON type, an unknown enum value, an integer out of its
 QAPI range, a missing required member — is a :class:`TranscodeError`
 carrying the JSON path of the offending value.
 
 Each plan is compiled on first use into a decoder: a closure per member that
 already knows its attribute, JSON type and range, so decoding a message does
-no descriptor or option lookups at all.
+no descriptor or option lookups at all.  Strict and lenient decoders are
+compiled separately, so neither pays for the other.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from qapi_jobs.transcoder.descriptors import (
     ValueSpec,
     plan_of_type,
 )
-from qapi_jobs.transcoder.errors import TranscodeError
+from qapi_jobs.transcoder.errors import TranscodeError, UnexpectedMember
 from qapi_jobs.transcoder.jsonvalue import json_to_struct, json_to_value, json_type_name
 
 M = TypeVar("M", bound=Message)
@@ -43,14 +46,16 @@ _MAX_MICROSECONDS = 999_999
 
 
 @overload
-def qmp_to_message(value: Any, target: type[M]) -> M: ...
+def qmp_to_message(value: Any, target: type[M], *, strict: bool = False) -> M: ...
 
 
 @overload
-def qmp_to_message(value: Any, target: Descriptor) -> Message: ...
+def qmp_to_message(value: Any, target: Descriptor, *, strict: bool = False) -> Message: ...
 
 
-def qmp_to_message(value: Any, target: type[Message] | Descriptor) -> Message:
+def qmp_to_message(
+    value: Any, target: type[Message] | Descriptor, *, strict: bool = False
+) -> Message:
     """Build a new message of type ``target`` from a parsed QMP JSON value.
 
     ``target`` is a generated message class or a message descriptor.  The
@@ -58,34 +63,42 @@ def qmp_to_message(value: Any, target: type[Message] | Descriptor) -> Message:
     unions, command arguments and event data; the bare value for an
     alternate; the ``return`` value for a command result; the whole
     ``{"event", "data", "timestamp"}`` object for the event envelope.
+
+    ``strict`` rejects object members the schema does not define (for what
+    a client sends); by default they are ignored (for replies and events).
     """
     plan = plan_of_type(target)
     message = plan.new_message()
-    fill_message(plan, message, value)
+    fill_message(plan, message, value, strict=strict)
     return message
 
 
-def fill_message(plan: MessagePlan, message: Message, value: Any) -> None:
+def fill_message(plan: MessagePlan, message: Message, value: Any, *, strict: bool = False) -> None:
     """Decode ``value`` into ``message``, an empty message of ``plan``'s type."""
-    decoder = plan.decoder
-    if decoder is None:
-        decoder = plan.decoder = _compile(plan)
+    if strict:
+        decoder = plan.strict_decoder
+        if decoder is None:
+            decoder = plan.strict_decoder = _compile(plan, True)
+    else:
+        decoder = plan.decoder
+        if decoder is None:
+            decoder = plan.decoder = _compile(plan, False)
     decoder(message, value)
 
 
-def _compile(plan: MessagePlan) -> Decoder:
+def _compile(plan: MessagePlan, strict: bool) -> Decoder:
     shape = plan.shape
     if shape is Shape.OBJECT:
-        return _object_decoder(plan)
+        return _object_decoder(plan, strict)
     if shape is Shape.ALTERNATE:
-        return _alternate_decoder(plan)
+        return _alternate_decoder(plan, strict)
     if shape is Shape.RESULT:
-        return _result_decoder(plan)
+        return _result_decoder(plan, strict)
     if shape is Shape.ENVELOPE:
         return lambda message, value: _fill_envelope(plan, message, value)
     if shape is Shape.WRAPPER:
         assert plan.item is not None
-        fill_items = _list_filler(plan.item)
+        fill_items = _list_filler(plan.item, strict)
         attr = plan.items_attr
         return lambda message, value: fill_items(getattr(message, attr), value)
     return _value_filler_of(shape is Shape.ANY)
@@ -179,16 +192,16 @@ def _enum_converter(spec: ValueSpec) -> Converter:
 # --- fields ---------------------------------------------------------------------
 
 
-def _value_filler(spec: ValueSpec) -> Filler:
+def _value_filler(spec: ValueSpec, strict: bool) -> Filler:
     """Fills a sub-message (MESSAGE, WRAPPER, ANY, STRUCT kinds) from JSON."""
     kind = spec.kind
     if kind is Kind.MESSAGE:
         plan = spec.plan
         assert plan is not None
-        return lambda target, value: fill_message(plan, target, value)
+        return lambda target, value: fill_message(plan, target, value, strict=strict)
     if kind is Kind.WRAPPER:
         assert spec.item is not None
-        fill_items = _list_filler(spec.item)
+        fill_items = _list_filler(spec.item, strict)
         attr = spec.items_attr
         return lambda target, value: fill_items(getattr(target, attr), value)
     return _value_filler_of(kind is Kind.ANY)
@@ -200,9 +213,9 @@ def _value_filler_of(any_value: bool) -> Filler:
     return lambda target, value: json_to_struct(value, target)
 
 
-def _list_filler(spec: ValueSpec) -> Filler:
+def _list_filler(spec: ValueSpec, strict: bool) -> Filler:
     if spec.kind in MESSAGE_KINDS:
-        fill = _value_filler(spec)
+        fill = _value_filler(spec, strict)
 
         def fill_messages(container: Any, value: Any) -> None:
             if not isinstance(value, list | tuple):
@@ -233,13 +246,13 @@ def _list_filler(spec: ValueSpec) -> Filler:
     return fill_scalars
 
 
-def _field_setter(attr: str, spec: ValueSpec, repeated: bool) -> Filler:
+def _field_setter(attr: str, spec: ValueSpec, repeated: bool, strict: bool) -> Filler:
     """Sets field ``attr`` of a message from the JSON value of that field."""
     if repeated:
-        fill_list = _list_filler(spec)
+        fill_list = _list_filler(spec, strict)
         return lambda message, value: fill_list(getattr(message, attr), value)
     if spec.kind in MESSAGE_KINDS:
-        fill = _value_filler(spec)
+        fill = _value_filler(spec, strict)
 
         def set_message(message: Any, value: Any) -> None:
             sub = getattr(message, attr)
@@ -297,19 +310,19 @@ def _scalar_setter(attr: str, spec: ValueSpec) -> Filler:
     return set_scalar
 
 
-def _member_setter(member: MemberPlan) -> Filler:
-    return _field_setter(member.attr, member.spec, member.repeated)
+def _member_setter(member: MemberPlan, strict: bool) -> Filler:
+    return _field_setter(member.attr, member.spec, member.repeated, strict)
 
 
-def _branch_setter(branch: BranchPlan) -> Filler:
-    return _field_setter(branch.attr, branch.spec, False)
+def _branch_setter(branch: BranchPlan, strict: bool) -> Filler:
+    return _field_setter(branch.attr, branch.spec, False, strict)
 
 
 # --- message shapes ---------------------------------------------------------------
 
 
-def _object_decoder(plan: MessagePlan) -> Decoder:
-    steps = tuple((m.wire, not m.optional, _member_setter(m)) for m in plan.members)
+def _object_decoder(plan: MessagePlan, strict: bool) -> Decoder:
+    steps = tuple((m.wire, not m.optional, _member_setter(m, strict)) for m in plan.members)
     disc_wire = plan.discriminator.wire if plan.discriminator else ""
     branches = {
         key: (branch.attr, branch.spec.plan)
@@ -339,11 +352,20 @@ def _object_decoder(plan: MessagePlan) -> Decoder:
                 attr, branch_plan = selected
                 sub = getattr(message, attr)
                 sub.SetInParent()
+                if strict:
+                    # The branch checks what is left once the base took its own.
+                    rest = {k: v for k, v in value.items() if k not in member_wires}
+                    fill_message(branch_plan, sub, rest, strict=True)
+                    return
                 fill_message(branch_plan, sub, value)
         if extra_attr:
             struct = getattr(message, extra_attr)
             struct.SetInParent()
             json_to_struct({k: v for k, v in value.items() if k not in member_wires}, struct)
+        elif strict:
+            for key in value:
+                if key not in member_wires:
+                    raise UnexpectedMember(key)
 
     return decode_object
 
@@ -352,8 +374,8 @@ def _json_class(value: Any) -> str:
     return "number" if isinstance(value, float) else json_type_name(value)
 
 
-def _alternate_decoder(plan: MessagePlan) -> Decoder:
-    setters = {key: _branch_setter(branch) for key, branch in plan.json_branches.items()}
+def _alternate_decoder(plan: MessagePlan, strict: bool) -> Decoder:
+    setters = {key: _branch_setter(branch, strict) for key, branch in plan.json_branches.items()}
     if "integer" not in setters and "number" in setters:
         # A JSON integer is a perfectly good value for a 'number' branch.
         setters["integer"] = setters["number"]
@@ -371,7 +393,7 @@ def _alternate_decoder(plan: MessagePlan) -> Decoder:
     return decode_alternate
 
 
-def _result_decoder(plan: MessagePlan) -> Decoder:
+def _result_decoder(plan: MessagePlan, strict: bool) -> Decoder:
     if plan.result is None:
 
         def decode_empty(message: Any, value: Any) -> None:
@@ -379,7 +401,7 @@ def _result_decoder(plan: MessagePlan) -> Decoder:
                 raise _type_error("object", value)
 
         return decode_empty
-    return _member_setter(plan.result)
+    return _member_setter(plan.result, strict)
 
 
 def _fill_envelope(plan: MessagePlan, message: Message, value: Any) -> None:

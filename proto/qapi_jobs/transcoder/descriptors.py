@@ -167,6 +167,7 @@ class MessagePlan:
     # Specialised functions compiled on first use by the decode and encode
     # modules; kept here so the hot path needs no extra lookup.
     decoder: Callable[[Message, Any], None] | None = None
+    strict_decoder: Callable[[Message, Any], None] | None = None
     encoder: Callable[[Message], Any] | None = None
 
     def new_message(self) -> Message:

@@ -17,7 +17,7 @@ class TranscodeError(ValueError):
 
     def __init__(self, message: str, *segments: str | int) -> None:
         super().__init__(message)
-        self.message = message
+        self._message = message
         # Innermost segment first; prepend() appends, `path` reverses.
         self._reversed_segments: list[str | int] = list(reversed(segments))
 
@@ -25,6 +25,11 @@ class TranscodeError(ValueError):
         """Record that the failing value sits under ``segment`` of its parent."""
         self._reversed_segments.append(segment)
         return self
+
+    @property
+    def message(self) -> str:
+        """What is wrong with the value, without the path."""
+        return self._message
 
     @property
     def segments(self) -> tuple[str | int, ...]:
@@ -45,8 +50,38 @@ class TranscodeError(ValueError):
                 parts.append(f'["{escaped}"]')
         return "".join(parts)
 
+    @property
+    def qmp_path(self) -> str:
+        """The location as QEMU names it in errors: ``options.size``, ``actions[2].type``."""
+        out = ""
+        for segment in self.segments:
+            if isinstance(segment, int):
+                out += f"[{segment}]"
+            else:
+                out += f".{segment}" if out else segment
+        return out
+
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
+
+
+class UnexpectedMember(TranscodeError):
+    """A member the schema does not define, in something a client sent.
+
+    The message is QEMU's (``Parameter 'options.prealocation' is
+    unexpected``) and so names the whole path; ``str()`` is the message.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__("is unexpected", name)
+
+    @property
+    def message(self) -> str:
+        """QEMU's text, naming the member by its full path."""
+        return f"Parameter '{self.qmp_path}' is unexpected"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class DescriptorError(TypeError):

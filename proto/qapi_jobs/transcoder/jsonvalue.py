@@ -1,8 +1,18 @@
-"""QAPI ``any`` values: JSON <-> ``google.protobuf.Value`` / ``Struct``.
+"""QAPI ``any`` values: JSON <-> ``google.protobuf.Value`` / ``Struct``, losslessly.
 
-``Value`` keeps every number as a double, so integers beyond 2**53 lose
-precision on the way in, and integral doubles come back out as JSON integers
-(QAPI ``any`` payloads carry integers far more often than fractions).
+``Value`` keeps every number as a double, which cannot hold every 64-bit
+integer (QMP carries them exactly) and does not tell ``1`` from ``1.0``.
+A number that a double would change is stored as a one-member object:
+
+* ``{"$qmp.int": "9007199254740993"}``: an integer in QMP's range (int64
+  or uint64) that a double cannot hold exactly;
+* ``{"$qmp.float": "1.0"}``: a float with an integral value.
+
+Other integers and floats stay plain numbers.  A JSON object that itself
+has exactly one member named ``$qmp.<anything>`` is stored wrapped as
+``{"$qmp.object": {...}}``, so it is never mistaken for a tagged number.
+Both directions follow these rules, so QMP JSON comes back unchanged;
+other readers of the protobuf see the tagged objects as they are.
 """
 
 from __future__ import annotations
@@ -14,6 +24,15 @@ from typing import Any
 from google.protobuf.struct_pb2 import NULL_VALUE, Struct, Value
 
 from qapi_jobs.transcoder.errors import TranscodeError
+
+TAG_PREFIX = "$qmp."
+INT_TAG = "$qmp.int"
+FLOAT_TAG = "$qmp.float"
+OBJECT_TAG = "$qmp.object"
+
+# QMP's integers: QEMU parses a JSON integer as int64, else as uint64.
+_QMP_INT_MIN = -(2**63)
+_QMP_INT_MAX = 2**64 - 1
 
 
 def json_type_name(value: Any) -> str:
@@ -41,12 +60,20 @@ def json_to_value(value: Any, target: Value) -> None:
         target.null_value = NULL_VALUE
     elif isinstance(value, bool):
         target.bool_value = value
-    elif isinstance(value, int | float):
-        target.number_value = _as_double(value)
+    elif isinstance(value, int):
+        _int_to_value(value, target)
+    elif isinstance(value, float):
+        double = _as_double(value)
+        if double.is_integer():
+            _tagged(target, FLOAT_TAG).string_value = repr(double)
+        else:
+            target.number_value = double
     elif isinstance(value, str):
         target.string_value = value
     elif isinstance(value, Mapping):
         struct = target.struct_value
+        if len(value) == 1 and str(next(iter(value))).startswith(TAG_PREFIX):
+            struct = _tagged(target, OBJECT_TAG).struct_value
         struct.SetInParent()
         json_to_struct(value, struct)
     elif isinstance(value, list | tuple):
@@ -59,6 +86,23 @@ def json_to_value(value: Any, target: Value) -> None:
                 raise error.prepend(index) from None
     else:
         raise TranscodeError(f"a {json_type_name(value)} is not a JSON value")
+
+
+def _int_to_value(value: int, target: Value) -> None:
+    if _QMP_INT_MIN <= value <= _QMP_INT_MAX:
+        double = float(value)
+        if int(double) == value:
+            target.number_value = double
+        else:
+            _tagged(target, INT_TAG).string_value = str(value)
+    else:
+        # Beyond 64 bits QEMU itself reads the number as a double.
+        target.number_value = _as_double(value)
+
+
+def _tagged(target: Value, tag: str) -> Value:
+    """The value under ``tag`` of a new one-member object in ``target``."""
+    return target.struct_value.fields[tag]
 
 
 def json_to_struct(value: Any, target: Struct) -> None:
@@ -100,6 +144,14 @@ def value_to_json(value: Value) -> Any:
     if kind == "null_value":
         return None
     if kind == "struct_value":
+        fields = value.struct_value.fields
+        if len(fields) == 1:
+            tag, inner = next(iter(fields.items()))
+            if tag in (INT_TAG, FLOAT_TAG, OBJECT_TAG):
+                try:
+                    return _untag(tag, inner)
+                except TranscodeError as error:
+                    raise error.prepend(tag) from None
         return struct_to_json(value.struct_value)
     if kind == "list_value":
         result = []
@@ -110,6 +162,20 @@ def value_to_json(value: Value) -> Any:
                 raise error.prepend(index) from None
         return result
     raise TranscodeError("google.protobuf.Value has no kind set")
+
+
+def _untag(tag: str, inner: Value) -> Any:
+    if tag == OBJECT_TAG:
+        if inner.WhichOneof("kind") != "struct_value":
+            raise TranscodeError(f"{OBJECT_TAG} must hold an object")
+        return struct_to_json(inner.struct_value)
+    text = inner.string_value if inner.WhichOneof("kind") == "string_value" else None
+    try:
+        if text is not None:
+            return int(text) if tag == INT_TAG else float(text)
+    except ValueError:
+        pass
+    raise TranscodeError(f"{tag} must hold a number written as a string")
 
 
 def struct_to_json(struct: Struct) -> dict[str, Any]:

@@ -52,11 +52,18 @@ def encode_arguments(request: Message) -> dict[str, Any]:
     return result
 
 
-def decode_arguments(request_type: type[M], arguments: Mapping[str, Any] | None) -> M:
-    """A request message from QMP ``arguments`` (None when the command had none)."""
+def decode_arguments(
+    request_type: type[M], arguments: Mapping[str, Any] | None, *, strict: bool = True
+) -> M:
+    """A request message from QMP ``arguments`` (None when the command had none).
+
+    Arguments come from a client, so by default a member the schema does not
+    define is an :class:`UnexpectedMember` error at any depth, as in QEMU;
+    ``strict=False`` ignores such members instead.
+    """
     plan = _plan(request_type, Shape.OBJECT)
     message = request_type()
-    fill_message(plan, message, {} if arguments is None else arguments)
+    fill_message(plan, message, {} if arguments is None else arguments, strict=strict)
     return message
 
 

@@ -80,6 +80,31 @@ class JobsServiceStub:
                 request_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCancelRequest.SerializeToString,
                 response_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCancelResponse.FromString,
                 _registered_method=True)
+        self.BlockJobPause = channel.unary_unary(
+                '/qapi_jobs.v1.JobsService/BlockJobPause',
+                request_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobPauseRequest.SerializeToString,
+                response_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobPauseResponse.FromString,
+                _registered_method=True)
+        self.BlockJobResume = channel.unary_unary(
+                '/qapi_jobs.v1.JobsService/BlockJobResume',
+                request_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobResumeRequest.SerializeToString,
+                response_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobResumeResponse.FromString,
+                _registered_method=True)
+        self.BlockJobComplete = channel.unary_unary(
+                '/qapi_jobs.v1.JobsService/BlockJobComplete',
+                request_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCompleteRequest.SerializeToString,
+                response_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCompleteResponse.FromString,
+                _registered_method=True)
+        self.BlockJobFinalize = channel.unary_unary(
+                '/qapi_jobs.v1.JobsService/BlockJobFinalize',
+                request_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobFinalizeRequest.SerializeToString,
+                response_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobFinalizeResponse.FromString,
+                _registered_method=True)
+        self.BlockJobDismiss = channel.unary_unary(
+                '/qapi_jobs.v1.JobsService/BlockJobDismiss',
+                request_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobDismissRequest.SerializeToString,
+                response_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobDismissResponse.FromString,
+                _registered_method=True)
         self.QueryBlockJobs = channel.unary_unary(
                 '/qapi_jobs.v1.JobsService/QueryBlockJobs',
                 request_serializer=qapi__jobs_dot_v1_dot_service__pb2.QueryBlockJobsRequest.SerializeToString,
@@ -235,6 +260,75 @@ class JobsServiceServicer:
         when it last caught up.
 
         Since: 1.1
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockJobPause(self, request, context):
+        """Ask a block job to pause; the block-job twin of @job-pause.  The job
+        stops at its next pause point.
+
+        Errors:
+        - no block job has this identifier
+        - the job is already paused, or its status does not allow pausing
+
+        Since: 1.3
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockJobResume(self, request, context):
+        """Let a block job that a client paused carry on; the block-job twin of
+        @job-resume.  It also clears an error status the job stopped with.
+
+        Errors:
+        - no block job has this identifier
+        - the job was not paused by a client
+
+        Since: 1.3
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockJobComplete(self, request, context):
+        """Tell a converging block job (mirror) that is @ready to finish; the
+        block-job twin of @job-complete.
+
+        Errors:
+        - no block job has this identifier
+        - the job is not ready, or cannot be completed
+
+        Since: 1.3
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockJobFinalize(self, request, context):
+        """Run the final step of a @pending block job, and of every job of its
+        transaction; the block-job twin of @job-finalize.
+
+        Errors:
+        - no block job has this identifier
+        - the job is not @pending
+
+        Since: 2.12
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockJobDismiss(self, request, context):
+        """Remove a @concluded block job; the block-job twin of @job-dismiss.
+
+        Errors:
+        - no block job has this identifier
+        - the job is not @concluded
+
+        Since: 2.12
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -396,6 +490,31 @@ def add_JobsServiceServicer_to_server(servicer, server):
                     servicer.BlockJobCancel,
                     request_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCancelRequest.FromString,
                     response_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCancelResponse.SerializeToString,
+            ),
+            'BlockJobPause': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockJobPause,
+                    request_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobPauseRequest.FromString,
+                    response_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobPauseResponse.SerializeToString,
+            ),
+            'BlockJobResume': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockJobResume,
+                    request_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobResumeRequest.FromString,
+                    response_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobResumeResponse.SerializeToString,
+            ),
+            'BlockJobComplete': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockJobComplete,
+                    request_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCompleteRequest.FromString,
+                    response_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobCompleteResponse.SerializeToString,
+            ),
+            'BlockJobFinalize': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockJobFinalize,
+                    request_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobFinalizeRequest.FromString,
+                    response_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobFinalizeResponse.SerializeToString,
+            ),
+            'BlockJobDismiss': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockJobDismiss,
+                    request_deserializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobDismissRequest.FromString,
+                    response_serializer=qapi__jobs_dot_v1_dot_service__pb2.BlockJobDismissResponse.SerializeToString,
             ),
             'QueryBlockJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryBlockJobs,
@@ -687,6 +806,141 @@ class JobsService:
             '/qapi_jobs.v1.JobsService/BlockJobCancel',
             qapi__jobs_dot_v1_dot_service__pb2.BlockJobCancelRequest.SerializeToString,
             qapi__jobs_dot_v1_dot_service__pb2.BlockJobCancelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockJobPause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qapi_jobs.v1.JobsService/BlockJobPause',
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobPauseRequest.SerializeToString,
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobPauseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockJobResume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qapi_jobs.v1.JobsService/BlockJobResume',
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobResumeRequest.SerializeToString,
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobResumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockJobComplete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qapi_jobs.v1.JobsService/BlockJobComplete',
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobCompleteRequest.SerializeToString,
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobCompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockJobFinalize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qapi_jobs.v1.JobsService/BlockJobFinalize',
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobFinalizeRequest.SerializeToString,
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobFinalizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockJobDismiss(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qapi_jobs.v1.JobsService/BlockJobDismiss',
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobDismissRequest.SerializeToString,
+            qapi__jobs_dot_v1_dot_service__pb2.BlockJobDismissResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,6 +106,55 @@ class JobsServiceStub:
 
     Since: 1.1
     """
+    BlockJobPause: _grpc.UnaryUnaryMultiCallable[_service_pb2.BlockJobPauseRequest, _service_pb2.BlockJobPauseResponse]
+    """Ask a block job to pause; the block-job twin of @job-pause.  The job
+    stops at its next pause point.
+
+    Errors:
+    - no block job has this identifier
+    - the job is already paused, or its status does not allow pausing
+
+    Since: 1.3
+    """
+    BlockJobResume: _grpc.UnaryUnaryMultiCallable[_service_pb2.BlockJobResumeRequest, _service_pb2.BlockJobResumeResponse]
+    """Let a block job that a client paused carry on; the block-job twin of
+    @job-resume.  It also clears an error status the job stopped with.
+
+    Errors:
+    - no block job has this identifier
+    - the job was not paused by a client
+
+    Since: 1.3
+    """
+    BlockJobComplete: _grpc.UnaryUnaryMultiCallable[_service_pb2.BlockJobCompleteRequest, _service_pb2.BlockJobCompleteResponse]
+    """Tell a converging block job (mirror) that is @ready to finish; the
+    block-job twin of @job-complete.
+
+    Errors:
+    - no block job has this identifier
+    - the job is not ready, or cannot be completed
+
+    Since: 1.3
+    """
+    BlockJobFinalize: _grpc.UnaryUnaryMultiCallable[_service_pb2.BlockJobFinalizeRequest, _service_pb2.BlockJobFinalizeResponse]
+    """Run the final step of a @pending block job, and of every job of its
+    transaction; the block-job twin of @job-finalize.
+
+    Errors:
+    - no block job has this identifier
+    - the job is not @pending
+
+    Since: 2.12
+    """
+    BlockJobDismiss: _grpc.UnaryUnaryMultiCallable[_service_pb2.BlockJobDismissRequest, _service_pb2.BlockJobDismissResponse]
+    """Remove a @concluded block job; the block-job twin of @job-dismiss.
+
+    Errors:
+    - no block job has this identifier
+    - the job is not @concluded
+
+    Since: 2.12
+    """
     QueryBlockJobs: _grpc.UnaryUnaryMultiCallable[_service_pb2.QueryBlockJobsRequest, _service_pb2.QueryBlockJobsResponse]
     """List the block jobs, the newest first.
 
@@ -256,6 +305,55 @@ class JobsServiceAsyncStub(JobsServiceStub):
     when it last caught up.
 
     Since: 1.1
+    """
+    BlockJobPause: _aio.UnaryUnaryMultiCallable[_service_pb2.BlockJobPauseRequest, _service_pb2.BlockJobPauseResponse]  # type: ignore[assignment]
+    """Ask a block job to pause; the block-job twin of @job-pause.  The job
+    stops at its next pause point.
+
+    Errors:
+    - no block job has this identifier
+    - the job is already paused, or its status does not allow pausing
+
+    Since: 1.3
+    """
+    BlockJobResume: _aio.UnaryUnaryMultiCallable[_service_pb2.BlockJobResumeRequest, _service_pb2.BlockJobResumeResponse]  # type: ignore[assignment]
+    """Let a block job that a client paused carry on; the block-job twin of
+    @job-resume.  It also clears an error status the job stopped with.
+
+    Errors:
+    - no block job has this identifier
+    - the job was not paused by a client
+
+    Since: 1.3
+    """
+    BlockJobComplete: _aio.UnaryUnaryMultiCallable[_service_pb2.BlockJobCompleteRequest, _service_pb2.BlockJobCompleteResponse]  # type: ignore[assignment]
+    """Tell a converging block job (mirror) that is @ready to finish; the
+    block-job twin of @job-complete.
+
+    Errors:
+    - no block job has this identifier
+    - the job is not ready, or cannot be completed
+
+    Since: 1.3
+    """
+    BlockJobFinalize: _aio.UnaryUnaryMultiCallable[_service_pb2.BlockJobFinalizeRequest, _service_pb2.BlockJobFinalizeResponse]  # type: ignore[assignment]
+    """Run the final step of a @pending block job, and of every job of its
+    transaction; the block-job twin of @job-finalize.
+
+    Errors:
+    - no block job has this identifier
+    - the job is not @pending
+
+    Since: 2.12
+    """
+    BlockJobDismiss: _aio.UnaryUnaryMultiCallable[_service_pb2.BlockJobDismissRequest, _service_pb2.BlockJobDismissResponse]  # type: ignore[assignment]
+    """Remove a @concluded block job; the block-job twin of @job-dismiss.
+
+    Errors:
+    - no block job has this identifier
+    - the job is not @concluded
+
+    Since: 2.12
     """
     QueryBlockJobs: _aio.UnaryUnaryMultiCallable[_service_pb2.QueryBlockJobsRequest, _service_pb2.QueryBlockJobsResponse]  # type: ignore[assignment]
     """List the block jobs, the newest first.
@@ -458,6 +556,85 @@ class JobsServiceServicer(metaclass=_abc_1.ABCMeta):
         when it last caught up.
 
         Since: 1.1
+        """
+
+    @_abc_1.abstractmethod
+    def BlockJobPause(
+        self,
+        request: _service_pb2.BlockJobPauseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.BlockJobPauseResponse, _abc.Awaitable[_service_pb2.BlockJobPauseResponse]]:
+        """Ask a block job to pause; the block-job twin of @job-pause.  The job
+        stops at its next pause point.
+
+        Errors:
+        - no block job has this identifier
+        - the job is already paused, or its status does not allow pausing
+
+        Since: 1.3
+        """
+
+    @_abc_1.abstractmethod
+    def BlockJobResume(
+        self,
+        request: _service_pb2.BlockJobResumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.BlockJobResumeResponse, _abc.Awaitable[_service_pb2.BlockJobResumeResponse]]:
+        """Let a block job that a client paused carry on; the block-job twin of
+        @job-resume.  It also clears an error status the job stopped with.
+
+        Errors:
+        - no block job has this identifier
+        - the job was not paused by a client
+
+        Since: 1.3
+        """
+
+    @_abc_1.abstractmethod
+    def BlockJobComplete(
+        self,
+        request: _service_pb2.BlockJobCompleteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.BlockJobCompleteResponse, _abc.Awaitable[_service_pb2.BlockJobCompleteResponse]]:
+        """Tell a converging block job (mirror) that is @ready to finish; the
+        block-job twin of @job-complete.
+
+        Errors:
+        - no block job has this identifier
+        - the job is not ready, or cannot be completed
+
+        Since: 1.3
+        """
+
+    @_abc_1.abstractmethod
+    def BlockJobFinalize(
+        self,
+        request: _service_pb2.BlockJobFinalizeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.BlockJobFinalizeResponse, _abc.Awaitable[_service_pb2.BlockJobFinalizeResponse]]:
+        """Run the final step of a @pending block job, and of every job of its
+        transaction; the block-job twin of @job-finalize.
+
+        Errors:
+        - no block job has this identifier
+        - the job is not @pending
+
+        Since: 2.12
+        """
+
+    @_abc_1.abstractmethod
+    def BlockJobDismiss(
+        self,
+        request: _service_pb2.BlockJobDismissRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.BlockJobDismissResponse, _abc.Awaitable[_service_pb2.BlockJobDismissResponse]]:
+        """Remove a @concluded block job; the block-job twin of @job-dismiss.
+
+        Errors:
+        - no block job has this identifier
+        - the job is not @concluded
+
+        Since: 2.12
         """
 
     @_abc_1.abstractmethod

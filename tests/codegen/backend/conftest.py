@@ -7,19 +7,10 @@ from pathlib import Path
 import pytest
 
 from qapi_jobs.codegen.backends.proto import generate
-from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.model import Schema
 from qapi_jobs.codegen.protoc import compile_python
 
-from .tools import QEMU_PACKAGE, QEMU_SCHEMA
-
-
-@pytest.fixture(scope="session")
-def qemu_schema() -> Schema:
-    """QEMU's whole schema, through the real front end."""
-    if not QEMU_SCHEMA.exists():
-        pytest.skip(f"{QEMU_SCHEMA} is not available")
-    return load_schema(QEMU_SCHEMA)
+from .tools import QEMU_PACKAGE
 
 
 @pytest.fixture(scope="session")

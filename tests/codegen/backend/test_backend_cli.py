@@ -81,6 +81,7 @@ def test_proto_then_python(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().err == ""
     package = out / "cli/v1"
     assert sorted(p.name for p in package.iterdir()) == [
+        "__init__.py",
         "qapi-proto.lock.json",
         "schema.proto",
         "schema_pb2.py",
@@ -94,6 +95,9 @@ def test_proto_then_python(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "service_pb2_grpc.pyi",
     ]
     assert (out / "qapi_jobs/qapi/v1/options_pb2.pyi").exists()
+    reexports = (package / "__init__.py").read_text()
+    assert "from .service_pb2_grpc import (\n    CliServiceServicer," in reexports
+    assert '"CliServiceStub",' in reexports
 
 
 def test_proto_with_python_flag_and_custom_lock(tmp_path: Path) -> None:
@@ -105,16 +109,18 @@ def test_proto_with_python_flag_and_custom_lock(tmp_path: Path) -> None:
     assert (tmp_path / "o/qapi_jobs/v1/service_pb2_grpc.py").exists()
 
 
-def test_schema_error_is_the_first_stderr_line(
+def test_schema_error_on_stderr_with_qemus_context_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = write(tmp_path / "bad.json", BAD)
     with pytest.raises(SchemaError) as caught:
         load_schema(bad)
     assert main(["proto", str(bad), "--out", str(tmp_path / "o")]) == 1
-    first = capsys.readouterr().err.splitlines()[0]
-    assert first == str(caught.value)
-    assert first.startswith(f"{bad}:2:")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == str(caught.value).splitlines()
+    assert lines[0] == f"{bad}: In struct 'Foo':"
+    assert lines[1] == caught.value.line
+    assert lines[1].startswith(f"{bad}:2:")
     assert not (tmp_path / "o").exists()
 
 
@@ -143,7 +149,7 @@ def test_module_entry_point(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith(f"{bad}:2:")
+    assert result.stderr.splitlines()[1].startswith(f"{bad}:2:")
     usage = subprocess.run(
         [sys.executable, "-m", "qapi_jobs.codegen"], capture_output=True, text=True, check=False
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qapi_jobs.codegen.naming import (
+from qapi_jobs.codegen.proto_names import (
     command_name,
     enum_value_name,
     enum_value_prefix,

@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from qapi_jobs.codegen.backends.proto import LOCK_NAME
+from qapi_jobs.codegen.backends.proto.option_writer import OPTIONS_PATH
 from qapi_jobs.codegen.backends.proto.output import PYTHON_COMPANIONS, is_generated
-from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH
 from qapi_jobs.codegen.cli import main
+from qapi_jobs.codegen.errors import SchemaError
+from qapi_jobs.codegen.frontend import load_schema
+from tests.support.paths import REPO
 
-from .tools import BIN, REPO, buf_lint
+from .tools import BIN, buf_lint
 
 PROTO = REPO / "proto"
 SCHEMA = REPO / "qapi" / "qapi-schema.json"
@@ -140,3 +143,27 @@ def test_stubs_type_check_strictly(tmp_path: Path) -> None:
 def test_every_module_has_python_and_stubs(stem: str) -> None:
     for suffix in (".proto", *PYTHON_COMPANIONS):
         assert (PACKAGE_DIR / f"{stem}{suffix}").exists(), f"{stem}{suffix}"
+
+
+PROBE = """
+##
+# @Probe:
+#
+# A struct with a member nobody documented.
+##
+{ 'struct': 'Probe', 'data': { 'undocumented': 'int' } }
+"""
+
+
+def test_project_schema_takes_current_rules_as_errors(tmp_path: Path) -> None:
+    """The pragma in qapi-schema.json makes QEMU's post-7.2 doc rules errors, not warnings."""
+    assert load_schema(SCHEMA).warnings == ()
+    copy = tmp_path / "qapi"
+    shutil.copytree(SCHEMA.parent, copy)
+    root = copy / SCHEMA.name
+    root.write_text(root.read_text() + PROBE)
+    with pytest.raises(SchemaError, match="'undocumented' of struct 'Probe' is not documented"):
+        load_schema(root)
+    without_pragma = root.read_text().replace(", 'documentation-exceptions': []", "")
+    root.write_text(without_pragma)
+    assert len(load_schema(root).warnings) == 1

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
-REPO = Path(__file__).resolve().parents[3]
-QEMU_SCHEMA = Path("/work/shared/qemu-qapi/qapi-schema.json")
 QEMU_PACKAGE = "qemu.qmp.v1"
 BUF_YAML = """version: v2
 modules:

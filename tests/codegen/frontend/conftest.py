@@ -7,19 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from qapi_jobs.codegen.frontend import load_schema
-from qapi_jobs.codegen.model import Schema
-
-QEMU_ROOT = Path("/work/shared/qemu-qapi/qapi-schema.json")
-
-
-@pytest.fixture(scope="session")
-def qemu_schema() -> Schema:
-    """QEMU's whole current schema, parsed once per session."""
-    if not QEMU_ROOT.exists():
-        pytest.skip("QEMU schema not available")
-    return load_schema(QEMU_ROOT)
-
 
 @pytest.fixture
 def write(tmp_path: Path) -> Callable[..., Path]:

@@ -4,7 +4,8 @@
 options (``--member-name VALUE``; complex members as JSON), decodes it into
 the request message with the transcoder, calls the rpc and prints the
 result: QMP-form JSON with ``--json``, indented JSON otherwise (nothing
-for commands that return nothing).
+for commands that return nothing).  Commands that start jobs take
+``--wait`` (see :mod:`~qapi_jobs.client.cli.following`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from rich.json import JSON
 
 from qapi_jobs.client.cli.connection import OPTION_NAMES, add_connection_options, connect
+from qapi_jobs.client.cli.following import done_statuses, follow, started_jobs, starts_jobs
 from qapi_jobs.client.cli.output import console, print_json
 from qapi_jobs.client.cli.values import BadValue, expand_sizes, parse_value
 from qapi_jobs.client.commandinfo import CommandInfo, MemberInfo
@@ -31,8 +33,10 @@ _METAVARS = {
     "enum": "VALUE",
     "json": "JSON",
 }
+_INTEGER_NOTE = "suffixes K, M, G, T, P, E (powers of 1024) allowed"
 _KIND_NOTES = {
-    "size": "bytes; suffixes k, M, G, T allowed",
+    "int": _INTEGER_NOTE,
+    "size": f"bytes; {_INTEGER_NOTE}",
     "bool": "true/false; alone means true",
     "json": "JSON in QMP form, or @FILE",
 }
@@ -84,8 +88,17 @@ def add_command_parsers(
                 kwargs["nargs"] = "?"
                 kwargs["const"] = "true"
             group.add_argument(option_name(member), **kwargs)
+        if starts_jobs(info):
+            sub.add_argument(
+                "--wait",
+                action="store_true",
+                help="follow the started job(s) until done and exit with the outcome (9 if "
+                "a job fails or is cancelled): live progress on a terminal, a line per change "
+                "otherwise.  A converging job (drive-mirror) is done once it is ready; it "
+                "then keeps mirroring until job-complete or a cancel",
+            )
         add_connection_options(sub, suppress=True)
-        sub.set_defaults(run=run_command, command_info=info)
+        sub.set_defaults(run=run_command, command_info=info, wait=False)
 
 
 def arguments_of(info: CommandInfo, args: argparse.Namespace) -> dict[str, Any]:
@@ -109,8 +122,17 @@ def arguments_of(info: CommandInfo, args: argparse.Namespace) -> dict[str, Any]:
 def run_command(args: argparse.Namespace) -> int:
     """Run the schema command the sub-parser was made for."""
     info: CommandInfo = args.command_info
-    request = decode_arguments(info.request, arguments_of(info, args))
-    with connect(args) as client:
+    arguments = arguments_of(info, args)
+    request = decode_arguments(info.request, arguments)
+    with connect(args, probe=args.wait) as client:
+        if args.wait:
+            return follow(
+                client,
+                started_jobs(arguments),
+                lambda: client.call(info.rpc, request),
+                done=done_statuses(arguments),
+                json=args.json,
+            )
         response = client.call(info.rpc, request)
     result = encode_result(response)
     if args.json:

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from qapi_jobs.client.channel import DEFAULT_ADDRESS, DEFAULT_TIMEOUT, ENV_SERVER, Tls
+from qapi_jobs.client.channel import DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_TIMEOUT, ENV_SERVER, Tls
 from qapi_jobs.client.errors import QapiJobsError
 from qapi_jobs.client.resume import ReconnectPolicy
 from qapi_jobs.client.sync_client import JobsClient
 
 OPTION_NAMES = frozenset(
-    {"server", "json", "timeout", "tls", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "help"}
+    {
+        "server",
+        "json",
+        "timeout",
+        "tls",
+        "tls-ca",
+        "tls-cert",
+        "tls-key",
+        "tls-server-name",
+        "help",
+        "wait",
+        "version",
+    }
 )
 """Long options the shared options take; a command member with one of these
 names is spelled ``--arg-NAME`` instead."""
@@ -30,7 +43,8 @@ def add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -
         "--server",
         metavar="ADDR",
         default=default(None),
-        help=f"the server's HOST:PORT (default: ${ENV_SERVER}, else {DEFAULT_ADDRESS})",
+        help=f"the server's HOST[:PORT] (port {DEFAULT_PORT} if left out; http:// is "
+        f"accepted, https:// with --tls; default: ${ENV_SERVER}, else {DEFAULT_ADDRESS})",
     )
     group.add_argument(
         "--timeout",
@@ -81,10 +95,20 @@ def add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -
     )
 
 
+def tls_wanted(args: argparse.Namespace) -> bool:
+    """Whether the options ask for TLS."""
+    files = (
+        getattr(args, "client_tls_ca", None),
+        getattr(args, "client_tls_cert", None),
+        getattr(args, "client_tls_key", None),
+        getattr(args, "client_tls_server_name", None),
+    )
+    return bool(getattr(args, "tls", False)) or any(f is not None for f in files)
+
+
 def tls_from_args(args: argparse.Namespace) -> Tls | None:
     """The TLS settings the options ask for (None: plaintext)."""
-    files = (args.client_tls_ca, args.client_tls_cert, args.client_tls_key)
-    if not args.tls and all(f is None for f in files) and args.client_tls_server_name is None:
+    if not tls_wanted(args):
         return None
     try:
         return Tls(
@@ -101,7 +125,8 @@ def _read(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
 
 
-def _note_retry(error: QapiJobsError, delay: float) -> None:
+def note_retry(error: QapiJobsError, delay: float) -> None:
+    """Say on stderr that a watch lost the server and when it tries again."""
     print(
         f"qapi-jobs: watch interrupted: {error.message} ({error.code.name}); "
         f"reconnecting in {delay:.1f}s",
@@ -110,10 +135,17 @@ def _note_retry(error: QapiJobsError, delay: float) -> None:
     )
 
 
-def connect(args: argparse.Namespace, *, probe: bool = False) -> JobsClient:
+def connect(
+    args: argparse.Namespace,
+    *,
+    probe: bool = False,
+    on_retry: Callable[[QapiJobsError, float], None] | None = None,
+) -> JobsClient:
     """A client for the options.  With ``probe``, one cheap call first, so
     that a command that would otherwise wait on a stream (which reconnects
-    by itself) fails at once when the server cannot be reached."""
+    by itself) fails at once when the server cannot be reached.
+    ``on_retry`` hears of each reconnection of a watch (default:
+    :func:`note_retry`, a line on stderr)."""
     tls = tls_from_args(args)
     if tls is not None and (tls.cert is None) != (tls.key is None):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -121,7 +153,7 @@ def connect(args: argparse.Namespace, *, probe: bool = False) -> JobsClient:
         args.server,
         tls=tls,
         timeout=args.timeout,
-        reconnect=ReconnectPolicy(on_retry=_note_retry),
+        reconnect=ReconnectPolicy(on_retry=on_retry or note_retry),
     )
     if probe:
         try:

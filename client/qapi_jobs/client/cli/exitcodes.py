@@ -1,21 +1,10 @@
 """The exit codes of ``qapi-jobs``, which scripts can rely on.
 
-====  ==========================================================================
-code  meaning
-====  ==========================================================================
-0     success
-1     the server refused the request (a status without a code of its own below)
-2     usage error: unknown option, missing or malformed argument value
-3     cannot reach the server (UNAVAILABLE) or it did not answer in time
-4     not found (NOT_FOUND): e.g. no job with that id
-5     the job's status does not allow the request (FAILED_PRECONDITION)
-6     invalid argument (INVALID_ARGUMENT)
-7     already exists (ALREADY_EXISTS): the job id or target is taken
-8     permission denied (PERMISSION_DENIED): e.g. a path outside the data directory
-9     ``wait``: the job failed, concluded or vanished without reaching the status
-10    ``wait``: the timeout ran out
-130   interrupted (Ctrl-C)
-====  ==========================================================================
+:data:`TABLE` is the one list of them: ``qapi-jobs --help`` prints it and
+the documentation's table is checked against it.  ``qapi-jobs serve`` is
+the server (qapi-jobs-server) and exits with the server's own codes (0, 2,
+11, 12; see ``qapi-jobs serve --help``), which the client's codes below
+leave free.
 """
 
 from __future__ import annotations
@@ -35,6 +24,22 @@ JOB_FAILED = 9
 TIMED_OUT = 10
 INTERRUPTED = 130
 
+TABLE: tuple[tuple[int, str], ...] = (
+    (OK, "success (with --wait or wait: the job succeeded)"),
+    (REFUSED, "the server refused the request (for a reason without a code below)"),
+    (USAGE, "usage error: bad option, argument value or server address"),
+    (UNREACHABLE, "cannot reach the server, or it did not answer in time"),
+    (NOT_FOUND, "not found (e.g. no such job)"),
+    (WRONG_STATE, "the job's status does not allow the request"),
+    (INVALID_ARGUMENT, "invalid argument"),
+    (ALREADY_EXISTS, "already exists (job id or target taken)"),
+    (PERMISSION_DENIED, "permission denied (e.g. a path outside the data directory)"),
+    (JOB_FAILED, "--wait or wait: the job failed, was cancelled, or ended or vanished first"),
+    (TIMED_OUT, "wait: timed out"),
+    (INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+"""Every exit code of the client commands and what it means."""
+
 _BY_STATUS = {
     grpc.StatusCode.UNAVAILABLE: UNREACHABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED: UNREACHABLE,
@@ -49,3 +54,11 @@ _BY_STATUS = {
 def for_status(code: grpc.StatusCode) -> int:
     """The exit code for a refusal with gRPC status ``code``."""
     return _BY_STATUS.get(code, REFUSED)
+
+
+def epilog() -> str:
+    """The exit-code section of ``qapi-jobs --help``."""
+    lines = ["exit codes:"]
+    lines += [f"  {code:<4} {meaning}" for code, meaning in TABLE]
+    lines.append("  (qapi-jobs serve exits with the server's codes: see 'qapi-jobs serve --help')")
+    return "\n".join(lines) + "\n"

@@ -13,33 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
+from typing import Any
 
-from qapi_jobs.client.channel import server_address
+from qapi_jobs.client.channel import server_address, target
 from qapi_jobs.client.cli import exitcodes
 from qapi_jobs.client.cli.commands import add_command_parsers
-from qapi_jobs.client.cli.connection import add_connection_options
+from qapi_jobs.client.cli.connection import add_connection_options, tls_wanted
 from qapi_jobs.client.cli.output import error_line
 from qapi_jobs.client.cli.values import BadValue
 from qapi_jobs.client.cli.watching import add_parsers as add_watch_parsers
 from qapi_jobs.client.errors import QapiJobsError
 from qapi_jobs.transcoder import TranscodeError
 
-EPILOG = """\
-exit codes:
-  0    success
-  1    the server refused the request (for a reason without a code below)
-  2    usage error: bad option or argument value
-  3    cannot reach the server, or it did not answer in time
-  4    not found (e.g. no such job)
-  5    the job's status does not allow the request
-  6    invalid argument
-  7    already exists (job id or target taken)
-  8    permission denied (e.g. a path outside the data directory)
-  9    wait: the job failed, concluded or vanished first
-  10   wait: timed out
-  130  interrupted
-"""
+CLIENT_PACKAGE = "qapi-jobs-client"
 
 
 PLUGIN_GROUP = "qapi_jobs.cli"
@@ -60,20 +47,59 @@ def _add_plugin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPa
         )
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an unknown option is reported with the
+    subcommand's usage (argparse would leave it to the top-level parser,
+    whose usage does not show the subcommand's options)."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def client_version() -> str:
+    """The installed qapi-jobs-client's version."""
+    try:
+        return version(CLIENT_PACKAGE)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: shared options and every subcommand."""
     parser = argparse.ArgumentParser(
         prog="qapi-jobs",
         description="Call the commands of a qapi-jobs server and watch its jobs.",
-        epilog=EPILOG,
+        epilog=exitcodes.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--version", action="version", version=f"{CLIENT_PACKAGE} {client_version()}"
+    )
     add_connection_options(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        parser_class=_SubcommandParser,
+    )
     _add_plugin_parsers(commands)
     add_watch_parsers(commands)
     add_command_parsers(commands)
     return parser
+
+
+def _shown_address(args: argparse.Namespace) -> str:
+    """The address the client dialled, port included, for error lines."""
+    given = getattr(args, "server", None)
+    try:
+        return target(given, tls=True)
+    except ValueError:
+        return server_address(given)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.run(args)
     except QapiJobsError as err:
-        print(error_line(err, server_address(getattr(args, "server", None))), file=sys.stderr)
+        print(error_line(err, _shown_address(args), tls=tls_wanted(args)), file=sys.stderr)
         return exitcodes.for_status(err.code)
     except (BadValue, TranscodeError, ValueError) as err:
         print(f"qapi-jobs {args.command}: {err}", file=sys.stderr)

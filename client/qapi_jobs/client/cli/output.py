@@ -46,17 +46,43 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def error_line(err: BaseException, address: str = "") -> str:
-    """The one line ``qapi-jobs`` prints on stderr for an error."""
-    if isinstance(err, QapiJobsError):
-        parts = [err.code.name]
-        if err.reason:
-            parts.append(err.reason)
-        message = err.message
-        if address and err.code is grpc.StatusCode.UNAVAILABLE and not err.reason:
-            message = f"cannot reach {address}: {message}"
-        return f"qapi-jobs: {message} ({', '.join(parts)})"
-    return f"qapi-jobs: {err}"
+def error_line(err: BaseException, address: str = "", *, tls: bool = False) -> str:
+    """What ``qapi-jobs`` prints on stderr for an error: one line, then the
+    server's BadRequest fields and ErrorInfo facts indented below it and
+    its hint (or one of ours for an unreachable server) as ``hint: ...``."""
+    if not isinstance(err, QapiJobsError):
+        return f"qapi-jobs: {err}"
+    parts = [err.code.name]
+    if err.reason:
+        parts.append(err.reason)
+    message = err.message
+    unreachable = err.code is grpc.StatusCode.UNAVAILABLE and not err.reason
+    if address and unreachable:
+        message = f"cannot reach {address}: {message}"
+    lines = [f"qapi-jobs: {message} ({', '.join(parts)})"]
+    lines += [f"  {v.field}: {v.description}" for v in err.field_violations]
+    lines += [f"  {key}: {value}" for key, value in sorted(err.facts.items())]
+    hint = err.hint or (connection_hint(err.message, address, tls=tls) if unreachable else None)
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
+
+
+def connection_hint(message: str, address: str, *, tls: bool) -> str | None:
+    """A hint for gRPC's own text about a connection that failed."""
+    where = f" at {address}" if address else ""
+    if "Connection refused" in message or "connection refused" in message:
+        return (
+            f"is the server running{where}? Start one with 'qapi-jobs serve', or point "
+            "--server (or $QAPI_JOBS_SERVER) at the right HOST:PORT"
+        )
+    if not tls and "Socket closed" in message:
+        return "the server may expect TLS: add --tls (and --tls-ca FILE for a private CA)"
+    if tls and ("WRONG_VERSION_NUMBER" in message or "handshake" in message.lower()):
+        return "the server may not use TLS: drop --tls and the --tls-* options"
+    if "DNS resolution failed" in message:
+        return "check the host name in --server (or $QAPI_JOBS_SERVER)"
+    return None
 
 
 def percent(info: job_pb2.JobInfo) -> str:

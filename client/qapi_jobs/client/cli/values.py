@@ -1,11 +1,17 @@
 """Reading argument values given on the command line.
 
-Scalars are typed by their QAPI type: integers, sizes with an optional
-binary suffix (``1G`` = 2**30, ``64k``, ``1.5M``), booleans (``true``/
+Scalars are typed by their QAPI type: integers, booleans (``true``/
 ``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``) and numbers.
 Everything else (structs, unions, arrays, ``any``) is JSON in QMP form,
-given inline or as ``@FILE``; inside it, size-typed members may be
-strings with a suffix too.
+given inline or as ``@FILE``.
+
+The rule for integers, wherever they are (an option or a member inside
+the JSON, ``size``, ``int``, ``uint32``, ...): a plain number, or a number
+with a binary suffix K, M, G, T, P or E (powers of 1024, case-insensitive,
+an optional ``B``/``iB`` after it: ``64M``, ``1.5G``, ``4KiB``), as
+qemu-img reads sizes.  The schema's types decide what is an integer, so
+every byte count and byte rate (``speed``, ``buf-size``, ``granularity``,
+``cluster-size``, ...) takes the suffixes without a list of their names.
 """
 
 from __future__ import annotations
@@ -33,12 +39,20 @@ def parse_size(text: str) -> int:
     """Bytes from ``1G``, ``512M``, ``64k``, ``1.5G`` or a plain number."""
     match = _SIZE.fullmatch(text.strip())
     if match is None:
-        raise BadValue(f"{text!r} is not a size (a number with an optional k/M/G/T/P/E suffix)")
+        raise BadValue(f"{text!r} is not a size (a number with an optional K/M/G/T/P/E suffix)")
     number, suffix = match.groups()
     value = Fraction(number) * (1 << _SUFFIXES[suffix.lower()])
     if value.denominator != 1:
         raise BadValue(f"{text!r} is not a whole number of bytes")
     return int(value)
+
+
+def parse_integer(text: str) -> int:
+    """An integer: ``-1``, ``0x10``, or a size with a suffix (``64M``)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        return parse_size(text)
 
 
 def parse_bool(text: str) -> bool:
@@ -73,10 +87,14 @@ def parse_value(member: MemberInfo, text: str) -> Any:
     try:
         if kind == "str":
             return text
-        if kind == "int":
-            return int(text, 0)
-        if kind == "size":
-            return parse_size(text)
+        if kind in ("int", "size"):
+            try:
+                return parse_integer(text)
+            except BadValue:
+                raise BadValue(
+                    f"{text!r} is not a valid {member.type} "
+                    "(a number with an optional K/M/G/T/P/E suffix)"
+                ) from None
         if kind == "bool":
             return parse_bool(text)
         if kind == "number":
@@ -91,8 +109,8 @@ def parse_value(member: MemberInfo, text: str) -> Any:
 
 
 def expand_sizes(plan: MessagePlan, value: Any) -> Any:
-    """``value`` (the JSON of a ``plan`` message) with size-typed members
-    given as strings (``"1G"``) turned into numbers; other values unchanged."""
+    """``value`` (the JSON of a ``plan`` message) with integer members given
+    as strings (``"1G"``) turned into numbers; other values unchanged."""
     if plan.shape is not Shape.OBJECT or not isinstance(value, dict):
         return value
     out = dict(value)
@@ -110,8 +128,8 @@ def expand_sizes(plan: MessagePlan, value: Any) -> Any:
 def _expand(spec: ValueSpec, value: Any, repeated: bool) -> Any:
     if repeated and isinstance(value, list):
         return [_expand(spec, item, False) for item in value]
-    if spec.kind is Kind.INT and spec.type_name == "size" and isinstance(value, str):
-        return parse_size(value)
+    if spec.kind is Kind.INT and isinstance(value, str):
+        return parse_integer(value)
     if spec.kind is Kind.MESSAGE and spec.plan is not None:
         return expand_sizes(spec.plan, value)
     if spec.kind is Kind.WRAPPER and spec.item is not None and isinstance(value, list):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 
+from rich.console import Group, RenderableType
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -14,9 +17,10 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from qapi_jobs.client.cli import exitcodes
-from qapi_jobs.client.cli.connection import add_connection_options, connect
+from qapi_jobs.client.cli.connection import add_connection_options, connect, note_retry
 from qapi_jobs.client.cli.output import (
     console,
     error_line,
@@ -27,6 +31,7 @@ from qapi_jobs.client.cli.output import (
     resync_lines,
     snapshot_json,
 )
+from qapi_jobs.client.errors import QapiJobsError
 from qapi_jobs.client.follow import JobEndedError
 from qapi_jobs.client.items import EventItem, JobsSnapshot, Resync, status_name
 from qapi_jobs.transcoder import message_to_qmp
@@ -96,8 +101,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sub = commands.add_parser(
         "progress",
         help="show live progress bars",
-        description="Show a progress bar per job, updated as the jobs progress.  With --job "
-        "the command ends once that job has concluded or is gone.",
+        description="Show a progress bar per job, updated as the jobs progress; a job that "
+        "ends keeps its row with its final status for a while.  While the server cannot be "
+        "reached, one status line says so.  With --job the command ends once that job has "
+        "concluded or is gone.",
     )
     sub.add_argument("--job", default="", metavar="ID", help="only this job")
     sub.add_argument(
@@ -106,6 +113,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sub.add_argument(
         "--until-idle", action="store_true", help="exit once no job is active any more"
     )
+    sub.add_argument(
+        "--keep",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="keep the row of a job that left the list (dismissed) with its last status "
+        "for at least S seconds (default: 10)",
+    )
     add_connection_options(sub, suppress=True)
     sub.set_defaults(run=run_progress)
 
@@ -113,7 +128,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "wait",
         help="wait until a job reaches a status",
         description="Wait until the job reaches one of the statuses (default: concluded) and "
-        "print it.  Exit code 9 if it fails, concludes or vanishes first, 10 on timeout.",
+        "print it.  A job that concludes with an error or is cancelled is a failure whatever "
+        "was waited for: exit code 9 with its error (also when it concludes or vanishes "
+        "without reaching the status), 10 on timeout.",
     )
     sub.add_argument("job_id", metavar="JOB_ID")
     sub.add_argument(
@@ -125,6 +142,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     sub.add_argument(
         "--wait-timeout", type=float, metavar="S", help="give up after S seconds (default: never)"
+    )
+    sub.add_argument(
+        "--allow-failure",
+        action="store_true",
+        help="a job that failed or was cancelled counts like any other (exit 0 once it "
+        "reaches the status)",
     )
     add_connection_options(sub, suppress=True)
     sub.set_defaults(run=run_wait)
@@ -177,17 +200,86 @@ def _done(snapshot: JobsSnapshot, job_id: str, until_idle: bool) -> bool:
     return until_idle and not any(info.status in _ACTIVE for info in snapshot.jobs)
 
 
-def _describe(info: job_pb2.JobInfo) -> str:
+def _describe(info: job_pb2.JobInfo, note: str = "") -> str:
     kind = message_to_qmp(info).get("type", "")
     text = f"{info.id} [dim]{kind}[/] {status_name(info.status)}"
     if info.HasField("error"):
         text += f" [red]{info.error}[/]"
+    if note:
+        text += f" [dim]({note})[/]"
     return text
+
+
+class _Rows:
+    """The rows of ``progress``: one bar per job, kept with its final status
+    for ``keep`` seconds after the job left the server's list, plus one
+    status line while the server cannot be reached."""
+
+    def __init__(self, keep: float) -> None:
+        self.keep = keep
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            DownloadColumn(binary_units=True),
+            TimeRemainingColumn(),
+            console=console(),
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.last: dict[str, job_pb2.JobInfo] = {}
+        self.gone: dict[str, float] = {}
+        self.note = ""
+
+    def render(self) -> RenderableType:
+        """What the screen shows now."""
+        parts: list[RenderableType] = [self.bars if self.tasks else Text("no jobs", style="dim")]
+        if self.note:
+            parts.append(Text(self.note, style="yellow"))
+        return Group(*parts)
+
+    def update(self, snapshot: JobsSnapshot) -> None:
+        """Take in a snapshot of the jobs."""
+        self.note = ""
+        now = time.monotonic()
+        for info in reversed(snapshot.jobs):
+            self.gone.pop(info.id, None)
+            self.last[info.id] = info
+            total = info.total_progress or None
+            if info.id not in self.tasks:
+                self.tasks[info.id] = self.bars.add_task(_describe(info), total=total)
+            self.bars.update(
+                self.tasks[info.id],
+                description=_describe(info),
+                completed=info.current_progress,
+                total=total,
+            )
+        listed = {info.id for info in snapshot.jobs}
+        for job_id in [j for j in self.tasks if j not in listed]:
+            since = self.gone.setdefault(job_id, now)
+            if since == now:
+                self.bars.update(
+                    self.tasks[job_id], description=_describe(self.last[job_id], "dismissed")
+                )
+            if now - since >= self.keep:
+                self.bars.remove_task(self.tasks.pop(job_id))
+                del self.gone[job_id], self.last[job_id]
+
+    def unreachable(self, error: QapiJobsError, delay: float) -> None:
+        """The watch lost the server: say so on the one status line."""
+        self.note = f"server unreachable ({error.code.name}); retrying in {delay:.1f}s"
 
 
 def run_progress(args: argparse.Namespace) -> int:
     """``qapi-jobs progress``."""
-    with connect(args, probe=True) as client:
+    rows = _Rows(args.keep)
+    live: Live | None = None
+
+    def unreachable(error: QapiJobsError, delay: float) -> None:
+        rows.unreachable(error, delay)
+        if live is not None:
+            live.update(rows.render(), refresh=True)
+
+    with connect(args, probe=True, on_retry=note_retry if args.json else unreachable) as client:
         snapshots = client.watch_jobs(args.job, min_interval=args.interval)
         with contextlib.closing(snapshots):
             if args.json:
@@ -196,29 +288,10 @@ def run_progress(args: argparse.Namespace) -> int:
                     if _done(snapshot, args.job, args.until_idle):
                         break
                 return exitcodes.OK
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                DownloadColumn(binary_units=True),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=console(), transient=False) as bars:
-                tasks: dict[str, TaskID] = {}
+            with Live(rows.render(), console=rows.bars.console, auto_refresh=False) as live:
                 for snapshot in snapshots:
-                    for info in reversed(snapshot.jobs):
-                        total = info.total_progress or None
-                        if info.id not in tasks:
-                            tasks[info.id] = bars.add_task(_describe(info), total=total)
-                        bars.update(
-                            tasks[info.id],
-                            description=_describe(info),
-                            completed=info.current_progress,
-                            total=total,
-                        )
-                    listed = {info.id for info in snapshot.jobs}
-                    for job_id in [j for j in tasks if j not in listed]:
-                        bars.remove_task(tasks.pop(job_id))
+                    rows.update(snapshot)
+                    live.update(rows.render(), refresh=True)
                     if _done(snapshot, args.job, args.until_idle):
                         break
     return exitcodes.OK
@@ -229,7 +302,9 @@ def run_wait(args: argparse.Namespace) -> int:
     statuses = args.status or ["concluded"]
     with connect(args, probe=True) as client:
         try:
-            info = client.wait_for_status(args.job_id, statuses, timeout=args.wait_timeout)
+            info = client.wait_for_status(
+                args.job_id, statuses, check=not args.allow_failure, timeout=args.wait_timeout
+            )
         except JobEndedError as err:
             if args.json and err.info is not None:
                 print_json(message_to_qmp(err.info))

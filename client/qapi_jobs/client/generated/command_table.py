@@ -266,6 +266,161 @@ COMMANDS: tuple[CommandInfo, ...] = (
         returns="",
     ),
     CommandInfo(
+        name="block-job-pause",
+        method="block_job_pause",
+        rpc="BlockJobPause",
+        request=service_pb2.BlockJobPauseRequest,
+        response=service_pb2.BlockJobPauseResponse,
+        summary="Ask a block job to pause; the block-job twin of job-pause.",
+        description=(
+            "Ask a block job to pause; the block-job twin of job-pause.  The job\n"
+            "stops at its next pause point.\n"
+            "\n"
+            "Errors:\n"
+            "  - no block job has this identifier\n"
+            "  - the job is already paused, or its status does not allow pausing\n"
+            "\n"
+            "Since: 1.3"
+        ),
+        members=(
+            MemberInfo(
+                name="device",
+                field="device",
+                type="str",
+                kind="str",
+                optional=False,
+                help="the job's identifier",
+                enum_values=(),
+            ),
+        ),
+        returns="",
+    ),
+    CommandInfo(
+        name="block-job-resume",
+        method="block_job_resume",
+        rpc="BlockJobResume",
+        request=service_pb2.BlockJobResumeRequest,
+        response=service_pb2.BlockJobResumeResponse,
+        summary="Let a block job that a client paused carry on; the block-job twin of job-resume.",
+        description=(
+            "Let a block job that a client paused carry on; the block-job twin of\n"
+            "job-resume.  It also clears an error status the job stopped with.\n"
+            "\n"
+            "Errors:\n"
+            "  - no block job has this identifier\n"
+            "  - the job was not paused by a client\n"
+            "\n"
+            "Since: 1.3"
+        ),
+        members=(
+            MemberInfo(
+                name="device",
+                field="device",
+                type="str",
+                kind="str",
+                optional=False,
+                help="the job's identifier",
+                enum_values=(),
+            ),
+        ),
+        returns="",
+    ),
+    CommandInfo(
+        name="block-job-complete",
+        method="block_job_complete",
+        rpc="BlockJobComplete",
+        request=service_pb2.BlockJobCompleteRequest,
+        response=service_pb2.BlockJobCompleteResponse,
+        summary=(
+            "Tell a converging block job (mirror) that is ready to finish; the "
+            "block-job twin of job-complete."
+        ),
+        description=(
+            "Tell a converging block job (mirror) that is ready to finish; the\n"
+            "block-job twin of job-complete.\n"
+            "\n"
+            "Errors:\n"
+            "  - no block job has this identifier\n"
+            "  - the job is not ready, or cannot be completed\n"
+            "\n"
+            "Since: 1.3"
+        ),
+        members=(
+            MemberInfo(
+                name="device",
+                field="device",
+                type="str",
+                kind="str",
+                optional=False,
+                help="the job's identifier",
+                enum_values=(),
+            ),
+        ),
+        returns="",
+    ),
+    CommandInfo(
+        name="block-job-finalize",
+        method="block_job_finalize",
+        rpc="BlockJobFinalize",
+        request=service_pb2.BlockJobFinalizeRequest,
+        response=service_pb2.BlockJobFinalizeResponse,
+        summary=(
+            "Run the final step of a pending block job, and of every job of its "
+            "transaction; the block-job twin of job-finalize."
+        ),
+        description=(
+            "Run the final step of a pending block job, and of every job of its\n"
+            "transaction; the block-job twin of job-finalize.\n"
+            "\n"
+            "Errors:\n"
+            "  - no block job has this identifier\n"
+            "  - the job is not pending\n"
+            "\n"
+            "Since: 2.12"
+        ),
+        members=(
+            MemberInfo(
+                name="id",
+                field="id",
+                type="str",
+                kind="str",
+                optional=False,
+                help="the job's identifier",
+                enum_values=(),
+            ),
+        ),
+        returns="",
+    ),
+    CommandInfo(
+        name="block-job-dismiss",
+        method="block_job_dismiss",
+        rpc="BlockJobDismiss",
+        request=service_pb2.BlockJobDismissRequest,
+        response=service_pb2.BlockJobDismissResponse,
+        summary="Remove a concluded block job; the block-job twin of job-dismiss.",
+        description=(
+            "Remove a concluded block job; the block-job twin of job-dismiss.\n"
+            "\n"
+            "Errors:\n"
+            "  - no block job has this identifier\n"
+            "  - the job is not concluded\n"
+            "\n"
+            "Since: 2.12"
+        ),
+        members=(
+            MemberInfo(
+                name="id",
+                field="id",
+                type="str",
+                kind="str",
+                optional=False,
+                help="the job's identifier",
+                enum_values=(),
+            ),
+        ),
+        returns="",
+    ),
+    CommandInfo(
         name="query-block-jobs",
         method="query_block_jobs",
         rpc="QueryBlockJobs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qapi_jobs.client.calls import SyncCaller
+from qapi_jobs.client.sync_calls import SyncCaller
 from qapi_jobs.v1 import (
     block_job_pb2,
     block_ops_pb2,
@@ -260,6 +260,140 @@ class SyncCommands(SyncCaller):
             force=force,
         )
         self._unary(self._stub.BlockJobCancel, request, timeout)
+
+    def block_job_pause(
+        self,
+        *,
+        device: str,
+        timeout: float | None = None,
+    ) -> None:
+        """Ask a block job to pause; the block-job twin of ``job-pause``.  The job
+        stops at its next pause point.
+
+        Args:
+            device: the job's identifier
+            timeout: seconds to wait for the reply (default: the client's deadline)
+
+        Raises:
+            QapiJobsError: the server refused the command; the subclass says why (JobNotFound,
+                WrongState, InvalidArgument, ...).
+                The schema lists:
+                - no block job has this identifier
+                - the job is already paused, or its status does not allow pausing
+
+        Since: 1.3
+        """
+        request = service_pb2.BlockJobPauseRequest(
+            device=device,
+        )
+        self._unary(self._stub.BlockJobPause, request, timeout)
+
+    def block_job_resume(
+        self,
+        *,
+        device: str,
+        timeout: float | None = None,
+    ) -> None:
+        """Let a block job that a client paused carry on; the block-job twin of
+        ``job-resume``.  It also clears an error status the job stopped with.
+
+        Args:
+            device: the job's identifier
+            timeout: seconds to wait for the reply (default: the client's deadline)
+
+        Raises:
+            QapiJobsError: the server refused the command; the subclass says why (JobNotFound,
+                WrongState, InvalidArgument, ...).
+                The schema lists:
+                - no block job has this identifier
+                - the job was not paused by a client
+
+        Since: 1.3
+        """
+        request = service_pb2.BlockJobResumeRequest(
+            device=device,
+        )
+        self._unary(self._stub.BlockJobResume, request, timeout)
+
+    def block_job_complete(
+        self,
+        *,
+        device: str,
+        timeout: float | None = None,
+    ) -> None:
+        """Tell a converging block job (mirror) that is ``ready`` to finish; the
+        block-job twin of ``job-complete``.
+
+        Args:
+            device: the job's identifier
+            timeout: seconds to wait for the reply (default: the client's deadline)
+
+        Raises:
+            QapiJobsError: the server refused the command; the subclass says why (JobNotFound,
+                WrongState, InvalidArgument, ...).
+                The schema lists:
+                - no block job has this identifier
+                - the job is not ready, or cannot be completed
+
+        Since: 1.3
+        """
+        request = service_pb2.BlockJobCompleteRequest(
+            device=device,
+        )
+        self._unary(self._stub.BlockJobComplete, request, timeout)
+
+    def block_job_finalize(
+        self,
+        *,
+        id: str,
+        timeout: float | None = None,
+    ) -> None:
+        """Run the final step of a ``pending`` block job, and of every job of its
+        transaction; the block-job twin of ``job-finalize``.
+
+        Args:
+            id: the job's identifier
+            timeout: seconds to wait for the reply (default: the client's deadline)
+
+        Raises:
+            QapiJobsError: the server refused the command; the subclass says why (JobNotFound,
+                WrongState, InvalidArgument, ...).
+                The schema lists:
+                - no block job has this identifier
+                - the job is not ``pending``
+
+        Since: 2.12
+        """
+        request = service_pb2.BlockJobFinalizeRequest(
+            id=id,
+        )
+        self._unary(self._stub.BlockJobFinalize, request, timeout)
+
+    def block_job_dismiss(
+        self,
+        *,
+        id: str,
+        timeout: float | None = None,
+    ) -> None:
+        """Remove a ``concluded`` block job; the block-job twin of ``job-dismiss``.
+
+        Args:
+            id: the job's identifier
+            timeout: seconds to wait for the reply (default: the client's deadline)
+
+        Raises:
+            QapiJobsError: the server refused the command; the subclass says why (JobNotFound,
+                WrongState, InvalidArgument, ...).
+                The schema lists:
+                - no block job has this identifier
+                - the job is not ``concluded``
+
+        Since: 2.12
+        """
+        request = service_pb2.BlockJobDismissRequest(
+            id=id,
+        )
+        self._unary(self._stub.BlockJobDismiss, request, timeout)
 
     def query_block_jobs(
         self,

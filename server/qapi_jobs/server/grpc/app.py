@@ -25,7 +25,7 @@ from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from qapi_jobs.server.engines.base import Engine
@@ -93,7 +93,7 @@ class JobsServer:
         manager: JobManager,
         engine: Engine,
         watch: WatchServicer,
-        health: HealthServicer,
+        health: health_aio.HealthServicer,
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
         store: Store | None = None,
@@ -282,7 +282,7 @@ def _assemble(
     store: Store | None,
 ) -> JobsServer:
     watch = WatchServicer(manager, config.watch)
-    health = HealthServicer()
+    health = health_aio.HealthServicer()
     add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
     add_watch_service(watch, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

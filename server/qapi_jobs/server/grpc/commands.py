@@ -1,5 +1,13 @@
 """The QAPI commands the service runs, keyed by their QAPI names.
 
+Which commands exist is the schema's to say: the JobsService descriptor
+lists them.  A command with a ``job-id`` member creates a job through the
+engine; ``transaction`` groups such commands; every other command is the
+job manager's method of the same name (``block-job-set-speed`` is
+:meth:`~qapi_jobs.server.jobs.manager.JobManager.block_job_set_speed`), called
+with the command's members as keyword arguments (``id`` as ``job_id``).  A command of the schema
+that none of these implements is reported as unknown.
+
 Each command takes its QMP arguments (QAPI wire names, as the transcoder
 produces them from a request message, already checked against the schema)
 and returns what QMP puts under ``"return"``: ``{}`` for commands without a
@@ -13,14 +21,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
-from qapi_jobs.server.engines.base import JOB_COMMANDS, Engine
+from google.protobuf.descriptor import ServiceDescriptor
+
+from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.schema import JOBS_SERVICE, job_commands
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.server.jobs.manager import AbortAction, GroupAction, JobManager, RefusedAction
+from qapi_jobs.transcoder import command_table
 
 Arguments = Mapping[str, Any]
 CommandFunction = Callable[[Arguments], Awaitable[object]]
 
+TRANSACTION = "transaction"
 ABORT_ACTION = "abort"
 
 
@@ -28,32 +41,39 @@ class UnknownCommand(LookupError):
     """The server has no implementation of a command of the schema."""
 
 
+_RENAMED = {"id": "job_id"}
+"""Members passed under another name, where the QAPI name is a Python builtin."""
+
+
+def python_name(wire_name: str) -> str:
+    """The Python identifier for a QAPI name: ``block-job-set-speed`` -> ``block_job_set_speed``."""
+    return _RENAMED.get(wire_name, wire_name.replace("-", "_"))
+
+
 class Commands:
     """Runs QAPI commands on a job manager, creating jobs through an engine."""
 
-    def __init__(self, manager: JobManager, engine: Engine) -> None:
+    def __init__(
+        self, manager: JobManager, engine: Engine, service: ServiceDescriptor = JOBS_SERVICE
+    ) -> None:
         self.manager = manager
         self.engine = engine
-        jobs = manager
-        self._table: dict[str, CommandFunction] = {
-            "job-pause": lambda args: jobs.job_pause(args["id"]),
-            "job-resume": lambda args: jobs.job_resume(args["id"]),
-            "job-cancel": lambda args: jobs.job_cancel(args["id"]),
-            "job-complete": lambda args: jobs.job_complete(args["id"]),
-            "job-dismiss": lambda args: jobs.job_dismiss(args["id"]),
-            "job-finalize": lambda args: jobs.job_finalize(args["id"]),
-            "block-job-set-speed": lambda args: jobs.block_job_set_speed(
-                args["device"], args["speed"]
-            ),
-            "block-job-cancel": lambda args: jobs.block_job_cancel(
-                args["device"], args.get("force", False)
-            ),
-            "query-jobs": self._query_jobs,
-            "query-block-jobs": self._query_block_jobs,
-            "transaction": self._transaction,
-        }
-        for command in JOB_COMMANDS:
-            self._table[command] = partial(self._start_job, command)
+        self.job_commands = job_commands(service)
+        self._table: dict[str, CommandFunction] = {}
+        for name in command_table(service):
+            function = self._implementation(name)
+            if function is not None:
+                self._table[name] = function
+
+    def _implementation(self, name: str) -> CommandFunction | None:
+        if name in self.job_commands:
+            return partial(self._start_job, name)
+        if name == TRANSACTION:
+            return self._transaction
+        method = python_name(name)
+        if not callable(getattr(self.manager, method, None)):
+            return None
+        return partial(self._call_manager, method)
 
     @property
     def names(self) -> frozenset[str]:
@@ -68,15 +88,8 @@ class Commands:
         result = await function(arguments)
         return {} if result is None else result
 
-    async def _query_jobs(self, arguments: Arguments) -> list[dict[str, object]]:
-        return [info.to_qmp() for info in self.manager.query_jobs()]
-
-    async def _query_block_jobs(self, arguments: Arguments) -> list[dict[str, object]]:
-        return [info.to_qmp() for info in self.manager.query_block_jobs()]
-
     async def _start_job(self, command: str, arguments: Arguments) -> None:
-        plan = await self.engine.prepare(command, arguments)
-        await self.manager.start(plan.job_spec())
+        await self.manager.start(await self.engine.prepare(command, arguments))
 
     async def _transaction(self, arguments: Arguments) -> None:
         """Prepare every action in order, then create and start the jobs as one group.
@@ -102,11 +115,20 @@ class Commands:
         await self.manager.start_group(actions, grouped=grouped)
 
     async def _prepare_action(self, kind: str, data: Arguments) -> JobSpec:
-        if kind not in JOB_COMMANDS:
+        if kind not in self.job_commands:
             raise JobError(
                 ErrorKind.UNSUPPORTED,
                 f"Transaction action '{kind}' is not supported",
                 reason="UNSUPPORTED_ACTION",
             )
-        plan = await self.engine.prepare(kind, data)
-        return plan.job_spec()
+        return await self.engine.prepare(kind, data)
+
+    async def _call_manager(self, method: str, arguments: Arguments) -> object:
+        """Call a manager method with the command's members; its result as QMP."""
+        function: Callable[..., Any] = getattr(self.manager, method)
+        result = function(**{python_name(member): value for member, value in arguments.items()})
+        if isinstance(result, Awaitable):
+            result = await result
+        if isinstance(result, list):
+            return [item.to_qmp() for item in result]
+        return result

@@ -84,6 +84,35 @@ def transcode_error_status(error: TranscodeError, command: str) -> grpc.Status:
     )
 
 
+def unknown_field_status(path: str, number: int, message_type: str, command: str) -> grpc.Status:
+    """INVALID_ARGUMENT for a protobuf field the server's schema does not have.
+
+    QEMU's text for an unexpected member, with the field's number where its
+    name would be (the server cannot know the name); the hint says why it
+    happens.
+    """
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=path, description=f"unknown field number {number} of {message_type}"
+    )
+    return error_status(
+        code_pb2.INVALID_ARGUMENT,
+        f"Parameter '{path}' is unexpected",
+        "UNKNOWN_FIELD",
+        {
+            "command": command,
+            "field": path,
+            "field_number": str(number),
+            "message_type": message_type,
+            "hint": (
+                f"The request sets field {number} of {message_type}, which this server's schema "
+                "does not have: the client was built from a newer schema. Leave that member "
+                "out, or upgrade the server."
+            ),
+        },
+        [error_details_pb2.BadRequest(field_violations=[violation])],
+    )
+
+
 def unknown_command_status(command: str) -> grpc.Status:
     """UNIMPLEMENTED for a command this server has no implementation of (QMP's text)."""
     return error_status(

@@ -4,8 +4,11 @@ Every unary rpc carries its QAPI command name as a method option.  Its
 handler turns the request message into QMP arguments with the transcoder,
 runs the command by name, and turns the QMP result back into the response
 message; refusals become statuses with rich details.  No code is written
-per rpc, so a command added to the schema needs only an entry in
-:class:`~qapi_jobs.server.grpc.commands.Commands`.
+per rpc: a command added to the schema needs only a job manager method of
+its name, or a ``job-id`` member and an engine that runs it (see
+:mod:`~qapi_jobs.server.grpc.commands`).  A request carrying a protobuf
+field this server's schema lacks (a client built from a newer schema) is
+refused before anything runs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from google.protobuf.message import Message
 
 from qapi_jobs.server.grpc import errors
 from qapi_jobs.server.grpc.commands import Commands, UnknownCommand
+from qapi_jobs.server.grpc.unknown_fields import find_unknown_field
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.transcoder import Command, TranscodeError, command_table, decode_result
 from qapi_jobs.transcoder import encode_arguments as request_arguments
@@ -57,6 +61,13 @@ def command_behaviour(command: Command, commands: Commands) -> CommandBehaviour:
 
 async def _run(command: Command, commands: Commands, request: Message) -> Message | grpc.Status:
     """The response to ``request``, or the status to end the call with."""
+    unknown = find_unknown_field(request)
+    if unknown is not None:
+        status = errors.unknown_field_status(
+            unknown.path, unknown.number, unknown.message_type, command.name
+        )
+        _log_refusal(command, status, "UNKNOWN_FIELD", {"field": unknown.path})
+        return status
     try:
         arguments = request_arguments(request)
     except TranscodeError as error:

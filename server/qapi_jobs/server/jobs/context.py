@@ -50,12 +50,17 @@ class ManagedJobContext(JobContext):
         """True once job-complete was accepted."""
         return self._job.completion_requested
 
+    @property
+    def speed(self) -> int:
+        """The job's speed limit in bytes per second; 0 for none."""
+        return self._job.limiter.speed
+
     async def pause_point(self) -> None:
         """Park while a pause is requested; raise JobCancelled once hard-cancelled.
 
         Any wake-up ends the parking (resume to zero, or a cancel), as in
-        QEMU: the job then shows its previous status again even if an
-        internal pause is still held.
+        QEMU: the job then shows its previous status again even if a pause
+        reference is still held.
         """
         job = self._job
         if job.pause_count > 0 and not job.is_cancelled:

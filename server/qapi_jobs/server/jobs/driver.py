@@ -84,6 +84,15 @@ class JobContext(ABC):
     def completion_requested(self) -> bool:
         """True once job-complete was accepted (converging jobs only)."""
 
+    @property
+    @abstractmethod
+    def speed(self) -> int:
+        """The job's speed limit in bytes per second now; 0 for none.
+
+        Drivers size their steps by it, so that progress advances at least
+        once per rate-limit slice however low the limit.
+        """
+
     @abstractmethod
     async def pause_point(self) -> None:
         """Park here while the job is paused; raise JobCancelled if hard-cancelled.
@@ -102,10 +111,11 @@ class JobContext(ABC):
 
     @abstractmethod
     async def rate_limit(self, nbytes: int) -> None:
-        """Account ``nbytes`` about to be copied and sleep as the speed limit demands.
+        """Account ``nbytes`` of progress about to be made and sleep as the speed limit demands.
 
-        Call before each chunk.  Also a pause point.  With speed 0 it only
-        checks for pause and cancel.
+        Call before each chunk, with every byte the chunk will add to the
+        progress (holes included, as QEMU charges them).  Also a pause
+        point.  With speed 0 it only checks for pause and cancel.
         """
 
     @abstractmethod

@@ -9,6 +9,7 @@ the job, status and verb it is about.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class ErrorKind(enum.Enum):
@@ -40,6 +41,8 @@ class JobError(Exception):
         status: str | None = None,
         verb: str | None = None,
         reason: str | None = None,
+        hint: str | None = None,
+        facts: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -49,8 +52,17 @@ class JobError(Exception):
         self.verb = verb
         self.reason = reason or kind.name
         """A stable, machine-readable reason, e.g. ``VERB_NOT_ALLOWED``."""
+        self.hint = hint
+        """One sentence saying what to do, where the message must stay QEMU's."""
+        self.facts = dict(facts or {})
+        """Further context (sizes, ids, limits) under snake_case keys."""
 
     def metadata(self) -> dict[str, str]:
-        """The error's context as string pairs (for google.rpc.ErrorInfo)."""
+        """The error's context as string pairs (for google.rpc.ErrorInfo).
+
+        The hint goes under ``hint``, next to the facts.
+        """
         pairs = {"job_id": self.job_id, "status": self.status, "verb": self.verb}
+        pairs |= self.facts
+        pairs["hint"] = self.hint
         return {key: value for key, value in pairs.items() if value is not None}

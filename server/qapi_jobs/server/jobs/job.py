@@ -26,18 +26,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What the manager needs to create one job.
+    """Everything the manager needs to create one job; what an engine's prepare returns.
+
+    ``speed`` and the error policies only mean something for block jobs;
+    other jobs keep the defaults.  A negative ``speed`` is passed through:
+    QEMU refuses it only after the job exists (``created``, then ``null``),
+    and the manager does the same.  For block-stream and block-commit,
+    whose single ``on-error`` covers both directions, both policies are
+    that one.
 
     ``precheck`` (optional) runs at the moment this job is created inside
     its group, before the id checks, and may raise a JobError; it lets a
     caller refuse a job exactly where QEMU's ``transaction`` would (jobs
-    created earlier in the group are then rolled back).  A precheck that
-    raises must leave nothing behind.  Once it has returned (at once, for
-    a spec without one), the manager calls the driver's ``clean()``
-    exactly once, whatever follows — even if the creation is then refused
-    (id, speed) or rolled back — so a precheck may also take what
-    ``clean()`` gives back, such as the engine's hold on its files.  Speed
-    and error policies only exist for block jobs.
+    created earlier in the group are then rolled back), and lets an engine
+    take a hold on its files at that moment.  A precheck that raises must
+    leave nothing behind.  Once it has returned (at once, for a spec
+    without one), the manager calls the driver's ``clean()`` exactly once,
+    whatever follows — even if the creation is then refused (id, speed)
+    or rolled back — so a precheck may take what ``clean()`` gives back.
+
+    ``job_id_from`` names the argument ``job_id`` was taken from when the
+    client gave none (QEMU takes ``device``); a refusal of the id then
+    says so.
     """
 
     job_id: str
@@ -48,6 +58,7 @@ class JobSpec:
     on_source_error: BlockdevOnError = BlockdevOnError.REPORT
     on_target_error: BlockdevOnError = BlockdevOnError.REPORT
     precheck: Callable[[], None] | None = None
+    job_id_from: str | None = None
 
     def __post_init__(self) -> None:
         JobType(self.driver.job_type)
@@ -55,6 +66,21 @@ class JobSpec:
             defaults = (0, BlockdevOnError.REPORT, BlockdevOnError.REPORT)
             if (self.speed, self.on_source_error, self.on_target_error) != defaults:
                 raise ValueError("only block jobs have a speed and error policies")
+
+    @property
+    def job_type(self) -> str:
+        """The JobType wire name, e.g. ``"backup"``."""
+        return self.driver.job_type
+
+    @property
+    def block_job(self) -> bool:
+        """Whether this is a block job (speed, error policy, BLOCK_JOB_* events)."""
+        return self.driver.block_job
+
+    @property
+    def converging(self) -> bool:
+        """Whether the job goes READY and waits for job-complete (mirror)."""
+        return self.driver.converging
 
 
 def error_text(error_number: int) -> str:

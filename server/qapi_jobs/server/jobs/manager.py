@@ -176,7 +176,7 @@ class JobManager:
 
     def _new_job(self, spec: JobSpec, txn: JobTxn) -> Job:
         if not valid_job_id(spec.job_id):
-            raise refusals.invalid_job_id(spec.job_id)
+            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
         if spec.job_id in self._jobs:
             raise refusals.job_id_in_use(spec.job_id)
         job = Job(spec, RateLimiter(clock=self._monotonic))
@@ -495,17 +495,6 @@ class JobManager:
             if job.sleeping:
                 job.wake()
 
-    def internal_pause(self, job_id: str) -> None:
-        """Take an internal pause reference (QEMU's drained section); no user-visible verb."""
-        self._find(job_id).request_pause()
-
-    def internal_resume(self, job_id: str) -> None:
-        """Release a reference taken by :meth:`internal_pause`."""
-        job = self._find(job_id)
-        if job.pause_count - job.user_paused - (not job.started) <= 0:
-            raise ValueError(f"job {job_id!r} holds no internal pause")
-        job.release_pause()
-
     def _user_pause(self, job: Job) -> None:
         self._check_verb(job, JobVerb.PAUSE)
         if job.user_paused:
@@ -549,8 +538,10 @@ class JobManager:
 
     def _find_block(self, device: str) -> Job:
         job = self._jobs.get(device)
-        if job is None or not job.block:
+        if job is None:
             raise refusals.block_job_not_found(device)
+        if not job.block:
+            raise refusals.block_job_not_found(device, job.type.value)
         return job
 
     # --------------------------------------------------------------- queries

@@ -20,6 +20,15 @@ SLICE_SECONDS = 0.1
 """How far ahead of its budget a job may run (QEMU's 100 ms slice)."""
 
 
+def slice_bytes(speed: int) -> int:
+    """How many bytes one slice of ``speed`` allows (0 for no limit).
+
+    A job that moves at most this much between two calls of the limiter
+    makes progress once per slice, and its first step is no larger.
+    """
+    return int(speed * SLICE_SECONDS)
+
+
 class RateLimiter:
     """Tracks bytes copied against a speed; the clock is injectable for tests."""
 

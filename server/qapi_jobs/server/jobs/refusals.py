@@ -11,13 +11,22 @@ def job_not_found(job_id: str) -> JobError:
     return JobError(ErrorKind.NOT_FOUND, "Job not found", job_id=job_id, reason="JOB_NOT_FOUND")
 
 
-def block_job_not_found(device: str) -> JobError:
-    """A ``block-job-*`` command named no block job (QMP class DeviceNotActive)."""
+def block_job_not_found(device: str, job_type: str | None = None) -> JobError:
+    """A ``block-job-*`` command named no block job (QMP class DeviceNotActive).
+
+    ``job_type`` is the type of a job that has the id but is no block job:
+    the hint then points at the ``job-*`` command.
+    """
+    if job_type is None:
+        hint = "No job has this ID; query-block-jobs lists the block jobs."
+    else:
+        hint = f"'{device}' is a {job_type} job, not a block job: use the job-* command instead."
     return JobError(
         ErrorKind.NOT_FOUND,
         f"Block job '{device}' not found",
         job_id=device,
         reason="BLOCK_JOB_NOT_FOUND",
+        hint=hint,
     )
 
 
@@ -103,13 +112,33 @@ def negative_speed(job_id: str) -> JobError:
     )
 
 
-def invalid_job_id(job_id: str) -> JobError:
-    """A malformed job id (including the empty string)."""
+JOB_ID_RULE = "a job ID starts with a letter and holds only letters, digits, '-', '.' and '_'"
+"""QEMU's rule for job IDs, in words (see manager.valid_job_id)."""
+
+
+def invalid_job_id(job_id: str, default_from: str | None = None) -> JobError:
+    """A malformed job id (including the empty string).
+
+    ``default_from`` names the argument the id was taken from when the
+    client gave none (QEMU takes ``device``): the message then says that
+    the client must pass ``job-id``, since the id is not one it wrote.
+    """
+    if default_from is None:
+        return JobError(
+            ErrorKind.INVALID_ARGUMENT,
+            f"Invalid job ID '{job_id}'",
+            job_id=job_id,
+            reason="INVALID_JOB_ID",
+            hint=f"Choose another ID: {JOB_ID_RULE}.",
+        )
     return JobError(
         ErrorKind.INVALID_ARGUMENT,
-        f"Invalid job ID '{job_id}'",
+        f"No job ID given, and '{job_id}' (taken from '{default_from}') is not a valid job ID; "
+        "pass 'job-id'",
         job_id=job_id,
-        reason="INVALID_JOB_ID",
+        reason="INVALID_DEFAULT_JOB_ID",
+        hint=f"Pass 'job-id': {JOB_ID_RULE}.",
+        facts={"default_from": default_from},
     )
 
 
@@ -120,6 +149,7 @@ def job_id_in_use(job_id: str) -> JobError:
         f"Job ID '{job_id}' already in use",
         job_id=job_id,
         reason="JOB_ID_IN_USE",
+        hint=("Choose another ID, or dismiss the old job first (job-dismiss) if it has concluded."),
     )
 
 
@@ -145,7 +175,7 @@ def state_not_writable(reason: str) -> JobError:
     """The durable store refused to record what a command did."""
     return JobError(
         ErrorKind.WRONG_STATE,
-        f"The server could not record this change durably ({reason}); free space in the data "
-        "directory or make it writable, then retry",
+        f"The server could not record this change durably: {reason}",
         reason="STATE_NOT_WRITABLE",
+        hint="Free space in the data directory or make it writable, then retry.",
     )

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from qapi_jobs.codegen.backends import BackendError
+from qapi_jobs.codegen.backends.client import unasync
 from qapi_jobs.codegen.backends.client.output import write_package
 from qapi_jobs.codegen.backends.client.protoview import build
 from qapi_jobs.codegen.backends.client.render import (
@@ -25,7 +26,7 @@ from qapi_jobs.codegen.backends.client.render import (
 from qapi_jobs.codegen.backends.client.spec import method_specs
 from qapi_jobs.codegen.backends.proto import DEFAULT_PACKAGE, DEFAULT_SERVICE, default_lock_path
 from qapi_jobs.codegen.backends.proto.context import SERVICE_SYMBOL, Settings
-from qapi_jobs.codegen.cli import Subcommand, load_schema
+from qapi_jobs.codegen.cli import Subcommand, add_schema_arguments, load_schema
 from qapi_jobs.codegen.lockfile import Lock
 from qapi_jobs.codegen.model import Schema
 
@@ -77,7 +78,7 @@ def generate(
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("schema", type=Path, help="the root file of the QAPI schema")
+    add_schema_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the package directory to write")
     parser.add_argument(
         "--proto-package",
@@ -99,7 +100,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    schema = load_schema(args.schema)
+    schema = load_schema(args.schema, args.newer_rules)
     lock = args.lock or default_lock_path(args.proto_root, args.proto_package)
     generate(schema, args.out, package=args.proto_package, service=args.service, lock_path=lock)
 
@@ -110,5 +111,11 @@ SUBCOMMANDS = (
         "generate the typed Python client (sync and asyncio) and the command table",
         _configure,
         _run,
+    ),
+    Subcommand(
+        "unasync",
+        "generate the synchronous client modules from the asyncio ones",
+        unasync.configure,
+        unasync.run,
     ),
 )

@@ -200,7 +200,8 @@ def commands_module(specs: Sequence[MethodSpec], target: Target, *, is_async: bo
         lines.insert(1, "# ruff: noqa: ASYNC109")
     if uses_iterable:
         lines += ["from collections.abc import Iterable", ""]
-    lines += _import_block([*modules, f"qapi_jobs.client.calls.{base}"])
+    caller = "async_calls" if is_async else "sync_calls"
+    lines += _import_block([*modules, f"qapi_jobs.client.{caller}.{base}"])
     lines += [
         "",
         "",

@@ -18,7 +18,6 @@ from qapi_jobs.codegen.backends.client.protoview import CommandView, ProtoRef, P
 from qapi_jobs.codegen.backends.proto import ir
 from qapi_jobs.codegen.backends.proto.comments import condition_note, feature_notes
 from qapi_jobs.codegen.backends.proto.context import request_symbol, response_symbol
-from qapi_jobs.codegen.backends.proto.messages import declared_members
 from qapi_jobs.codegen.backends.proto.typemap import ProtoType
 from qapi_jobs.codegen.model import (
     Builtin,
@@ -30,7 +29,7 @@ from qapi_jobs.codegen.model import (
     TypeRef,
     Union,
 )
-from qapi_jobs.codegen.naming import field_name
+from qapi_jobs.codegen.proto_names import field_name
 
 # Names the hand-written client classes use for themselves; a command whose
 # snake_case name is one of these gets ``_command`` appended.
@@ -212,7 +211,7 @@ def _params(types: _Types, view: CommandView) -> list[Param]:
     if command.arg_type is not None:
         args = schema.lookup(command.arg_type)
         assert isinstance(args, Struct | Union)
-        declared = declared_members(schema, args)
+        declared = schema.declared_members(args)
         if len(fields) < len(declared):
             raise BackendError(f"request of {command.name} does not match its arguments")
         for (member, declarer), proto_field in zip(declared, fields, strict=False):

@@ -16,10 +16,10 @@ from pathlib import Path
 from qapi_jobs.codegen.backends.proto.context import Settings
 from qapi_jobs.codegen.backends.proto.output import write_files
 from qapi_jobs.codegen.backends.proto.translate import translate
-from qapi_jobs.codegen.cli import Subcommand, load_schema
+from qapi_jobs.codegen.cli import Subcommand, add_schema_arguments, load_schema
 from qapi_jobs.codegen.lockfile import Lock
 from qapi_jobs.codegen.model import Schema
-from qapi_jobs.codegen.naming import package_path
+from qapi_jobs.codegen.proto_names import package_path
 from qapi_jobs.codegen.protoc import compile_python
 
 DEFAULT_PACKAGE = "qapi_jobs.v1"
@@ -59,7 +59,7 @@ def generate(
 
 
 def _configure_proto(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("schema", type=Path, help="the root file of the QAPI schema")
+    add_schema_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output root (buf module root)")
     parser.add_argument(
         "--package", default=DEFAULT_PACKAGE, help=f"proto package (default {DEFAULT_PACKAGE})"
@@ -80,7 +80,7 @@ def _configure_proto(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_proto(args: argparse.Namespace) -> None:
-    schema = load_schema(args.schema)
+    schema = load_schema(args.schema, args.newer_rules)
     generate(schema, args.out, package=args.package, service=args.service, lock_path=args.lock)
     if args.python:
         compile_python(args.out)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from qapi_jobs.codegen.backends import BackendError
 from qapi_jobs.codegen.backends.proto.collisions import Namespace
 from qapi_jobs.codegen.backends.proto.inventory import Inventory
-from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PACKAGE
+from qapi_jobs.codegen.backends.proto.option_writer import OPTIONS_PACKAGE
 from qapi_jobs.codegen.backends.proto.typemap import TypeMapper
 from qapi_jobs.codegen.lockfile import Lock
 from qapi_jobs.codegen.model import Schema

@@ -14,7 +14,7 @@ from __future__ import annotations
 from qapi_jobs.codegen.backends.proto import comments, ir
 from qapi_jobs.codegen.backends.proto.collisions import Claim, ConflictKey, KeyFunction, resolve
 from qapi_jobs.codegen.backends.proto.context import Context
-from qapi_jobs.codegen.backends.proto.qapi_options import (
+from qapi_jobs.codegen.backends.proto.option_writer import (
     enum_option,
     value_option,
     with_deprecation,
@@ -23,7 +23,7 @@ from qapi_jobs.codegen.backends.proto.symbols import lock_entry
 from qapi_jobs.codegen.backends.proto.typemap import symbol_of
 from qapi_jobs.codegen.lockfile import Element, assign_numbers, reserved
 from qapi_jobs.codegen.model import Enum
-from qapi_jobs.codegen.naming import enum_value_name, enum_value_uniqueness_key, enum_zero_name
+from qapi_jobs.codegen.proto_names import enum_value_name, enum_value_uniqueness_key, enum_zero_name
 
 ValueNames = dict[tuple[str, str], str]
 

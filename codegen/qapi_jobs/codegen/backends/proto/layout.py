@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from qapi_jobs.codegen.backends.proto import ir
 from qapi_jobs.codegen.backends.proto.collisions import Claim, Namespace
-from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH, file_option
-from qapi_jobs.codegen.naming import file_stem, package_path
+from qapi_jobs.codegen.backends.proto.option_writer import OPTIONS_PATH, file_option
+from qapi_jobs.codegen.proto_names import file_stem, package_path
 
 BUILTINS_HOME = "<builtins>"
 SERVICE_HOME = "<service>"

@@ -24,7 +24,7 @@ from qapi_jobs.codegen.backends.proto.collisions import (
     resolve,
 )
 from qapi_jobs.codegen.backends.proto.context import Context
-from qapi_jobs.codegen.backends.proto.qapi_options import (
+from qapi_jobs.codegen.backends.proto.option_writer import (
     deprecated,
     member_option,
     type_option,
@@ -38,12 +38,11 @@ from qapi_jobs.codegen.model import (
     Alternate,
     Doc,
     Member,
-    Schema,
     SourceInfo,
     Struct,
     Union,
 )
-from qapi_jobs.codegen.naming import field_name, json_default_name
+from qapi_jobs.codegen.proto_names import field_name, json_default_name
 
 
 @dataclass
@@ -81,21 +80,6 @@ class Layout:
     oneof: str = ""
     oneof_comment: list[str] = field(default_factory=list)
     discriminator: str = ""
-
-
-def declared_members(schema: Schema, obj: Struct | Union) -> list[tuple[Member, Struct]]:
-    """The members on the wire before any branch, each with the struct that
-    declares it (whose doc describes it): base chain first."""
-    if isinstance(obj, Union):
-        base = schema.lookup(obj.base)
-        assert isinstance(base, Struct)
-        return declared_members(schema, base)
-    inherited: list[tuple[Member, Struct]] = []
-    if obj.base is not None:
-        parent = schema.lookup(obj.base)
-        assert isinstance(parent, Struct)
-        inherited = declared_members(schema, parent)
-    return inherited + [(member, obj) for member in obj.members]
 
 
 def _first_description(docs: Sequence[Doc | None], name: str) -> str:
@@ -140,7 +124,7 @@ def object_layout(
     it is.
     """
     layout = Layout()
-    for member, declarer in declared_members(ctx.schema, obj):
+    for member, declarer in ctx.schema.declared_members(obj):
         docs = [declarer.doc, *owner_docs, obj.doc]
         layout.fields.append(member_field(ctx, member, docs))
     if isinstance(obj, Union):

@@ -29,7 +29,7 @@ from qapi_jobs.codegen.backends.proto.context import (
     rpc_key,
 )
 from qapi_jobs.codegen.backends.proto.messages import FieldSpec, Layout, finish, object_layout
-from qapi_jobs.codegen.backends.proto.qapi_options import (
+from qapi_jobs.codegen.backends.proto.option_writer import (
     command_option,
     deprecated,
     member_option,
@@ -38,7 +38,7 @@ from qapi_jobs.codegen.backends.proto.qapi_options import (
 )
 from qapi_jobs.codegen.backends.proto.typemap import STRUCT, TIMESTAMP, ProtoType
 from qapi_jobs.codegen.model import Command, Event, Struct, Union
-from qapi_jobs.codegen.naming import field_name
+from qapi_jobs.codegen.proto_names import field_name
 
 
 def _arguments_layout(ctx: Context, owner: Command | Event) -> Layout:

@@ -33,7 +33,7 @@ from qapi_jobs.codegen.backends.proto.context import (
 from qapi_jobs.codegen.backends.proto.typemap import symbol_of, wrapper_symbol
 from qapi_jobs.codegen.lockfile import Entry
 from qapi_jobs.codegen.model import Builtin, Enum
-from qapi_jobs.codegen.naming import command_name, event_message_name, type_name
+from qapi_jobs.codegen.proto_names import command_name, event_message_name, type_name
 
 
 def lock_entry(ctx: Context, symbol: str) -> Entry:

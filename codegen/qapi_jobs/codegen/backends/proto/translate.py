@@ -32,7 +32,7 @@ from qapi_jobs.codegen.backends.proto.layout import (
     plan_files,
 )
 from qapi_jobs.codegen.backends.proto.messages import type_message, wrapper_message
-from qapi_jobs.codegen.backends.proto.qapi_options import OPTIONS_PATH
+from qapi_jobs.codegen.backends.proto.option_writer import OPTIONS_PATH
 from qapi_jobs.codegen.backends.proto.render import render_file
 from qapi_jobs.codegen.backends.proto.services import (
     envelope_message,

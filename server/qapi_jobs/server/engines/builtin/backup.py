@@ -13,6 +13,9 @@ from qapi_jobs.server.engines.builtin.copy_job import ImageCopyJob
 from qapi_jobs.server.engines.builtin.transfer import copy_image
 from qapi_jobs.server.jobs.driver import JobContext
 
+SECTOR = 512
+"""The smallest step of a throttled backup."""
+
 
 class BackupDriver(ImageCopyJob):
     """Copies the source onto the target once, then flushes the target."""
@@ -30,6 +33,7 @@ class BackupDriver(ImageCopyJob):
                 images.copier,
                 images.size,
                 chunk_size=self.spec.chunk_size,
+                unit=SECTOR,
                 target_is_blank=self.created_target,
                 source_name=self.spec.source.name,
             )

@@ -5,8 +5,7 @@ Handing each run to a worker thread on its own costs a thread round trip
 per run, and with runs of 1 MiB those round trips, not the copying, set
 the pace.  So the copy loop works in batches.  A batch is a plan for the
 next stretch of the image: its runs, found with SEEK_DATA/SEEK_HOLE, cut
-so that the batch holds at most one chunk of data (the speed limit is
-applied to each batch's data before it is copied), at most a bounded
+so that the batch holds at most one chunk of data, at most a bounded
 amount of hole to zero in a target that holds old data, and a bounded
 number of runs.  Those bounds keep every blocking call short, so pause and
 cancel, which take effect between batches, stay prompt.
@@ -54,9 +53,26 @@ class Batch:
         return self.runs[-1].end if self.runs else self.start
 
     @property
+    def length(self) -> int:
+        """How many bytes of the image the batch deals with, holes included."""
+        return self.end - self.start
+
+    @property
     def data_bytes(self) -> int:
-        """How many bytes of data the batch copies: what the speed limit is charged."""
+        """How many bytes of data the batch copies."""
         return sum(run.length for run in self.runs if run.is_data)
+
+    def cut(self, most: int) -> Batch:
+        """The batch's first ``most`` bytes (the batch itself when it is no longer)."""
+        limit = self.start + most
+        if self.end <= limit:
+            return self
+        runs = tuple(
+            run if run.end <= limit else Run(run.start, limit, run.is_data)
+            for run in self.runs
+            if run.start < limit
+        )
+        return Batch(self.start, runs)
 
 
 class BatchStopped(Exception):

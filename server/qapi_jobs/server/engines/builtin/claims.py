@@ -13,14 +13,11 @@ file is refused early and a plan that never becomes a job holds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
-from qapi_jobs.server.engines.base import JobPlan
 from qapi_jobs.server.engines.builtin.paths import ImagePath
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-from qapi_jobs.server.jobs.job import JobSpec
 
 
 def busy_error(image: ImagePath, job_type: str) -> JobError:
@@ -65,29 +62,3 @@ class PathClaims:
         """Let go of everything ``owner`` holds (nothing happens if it holds nothing)."""
         for path in [path for path, (held_by, _) in self._holders.items() if held_by is owner]:
             del self._holders[path]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClaimingPlan(JobPlan):
-    """A plan whose job claims ``images`` for its driver when the job is created.
-
-    The driver must release its claims in ``clean()``, which the job
-    manager owes it from the moment the claim is taken.
-    """
-
-    claims: PathClaims
-    images: tuple[ImagePath, ...]
-
-    def job_spec(self, precheck: Callable[[], None] | None = None) -> JobSpec:
-        """As :meth:`JobPlan.job_spec`, with the claim as the last step of the precheck.
-
-        The claim comes last so that a refusal by ``precheck`` leaves no
-        claim behind.
-        """
-
-        def check_and_claim() -> None:
-            if precheck is not None:
-                precheck()
-            self.claims.claim(self.driver, self.job_type, self.images)
-
-        return super().job_spec(check_and_claim)

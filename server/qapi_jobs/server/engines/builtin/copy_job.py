@@ -17,9 +17,24 @@ from qapi_jobs.server.engines.builtin.paths import ImagePath
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.engines.builtin.transfer import error_text, io_step
 from qapi_jobs.server.jobs.driver import JobContext, JobFailed
+from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
 SIZE_MISMATCH = "Source and target image have different sizes"
 """QEMU's text for a target that cannot hold the source."""
+
+
+def size_mismatch(source_size: int, target_size: int) -> JobError:
+    """The refusal of a target smaller than its source: QEMU's text, the sizes in details."""
+    return JobError(
+        ErrorKind.INVALID_ARGUMENT,
+        SIZE_MISMATCH,
+        reason="SIZE_MISMATCH",
+        hint=(
+            "The target must be at least as large as the source: grow the target, or let "
+            "the job create it (mode 'absolute-paths')."
+        ),
+        facts={"source_size": str(source_size), "target_size": str(target_size)},
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

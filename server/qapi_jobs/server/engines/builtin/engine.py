@@ -6,13 +6,15 @@ qcow2 format (``block-stream``, ``block-commit``, ``x-blockdev-amend``,
 qcow2 images, the other sync modes) is refused with a message pointing at
 the qemu engine.
 
-:meth:`BuiltinEngine.prepare` checks the arguments' shape, then what the
-engine supports, then the files, then other jobs' use of those files.  The
-plan it returns claims the files when the job is created (see claims.py):
-two jobs prepared before either exists, e.g. two actions of one
-transaction, cannot both get them.  The sign of ``speed`` is left to the
-job manager, which refuses a negative one after creating the job, as QEMU
-does.
+:meth:`BuiltinEngine.prepare` checks the arguments against the schema (see
+:mod:`qapi_jobs.server.engines.schema`), then what the engine supports,
+then the files, then other jobs' use of those files.  Members the engine
+does not act on are ignored, so a member added to the schema needs no
+edit here.  The spec it returns claims the files when the job is created
+(see claims.py): two jobs prepared before either exists, e.g. two actions
+of one transaction, cannot both get them.  The sign of ``speed`` is left
+to the job manager, which refuses a negative one after creating the job,
+as QEMU does.
 """
 
 from __future__ import annotations
@@ -21,18 +23,23 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, Literal
 
-from qapi_jobs.server.engines.base import Engine, JobPlan
+from google.protobuf.descriptor import ServiceDescriptor
+
+from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import checks
-from qapi_jobs.server.engines.builtin.arguments import UINT32_MAX, UINT64_MAX, Arguments
 from qapi_jobs.server.engines.builtin.backup import BackupDriver
-from qapi_jobs.server.engines.builtin.claims import ClaimingPlan, PathClaims
-from qapi_jobs.server.engines.builtin.copy_job import SIZE_MISMATCH, CopySpec
+from qapi_jobs.server.engines.builtin.claims import PathClaims
+from qapi_jobs.server.engines.builtin.copy_job import CopySpec, size_mismatch
 from qapi_jobs.server.engines.builtin.create import CreateDriver, CreateSpec, RawPreallocation
+from qapi_jobs.server.engines.builtin.image_job import ImageJob
 from qapi_jobs.server.engines.builtin.mirror import DEFAULT_POLL_INTERVAL, MirrorDriver
 from qapi_jobs.server.engines.builtin.paths import DataDir, ImagePath
+from qapi_jobs.server.engines.schema import JOBS_SERVICE, CommandSchema
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.jobs.job import JobSpec
 from qapi_jobs.server.jobs.policy import BlockdevOnError
 
 DEFAULT_CHUNK_SIZE: Final = 4 << 20
@@ -40,33 +47,32 @@ DEFAULT_CHUNK_SIZE: Final = 4 << 20
 DEFAULT_GRANULARITY: Final = 64 << 10
 MIN_GRANULARITY: Final = 512
 MAX_GRANULARITY: Final = 64 << 20
-INT64_MAX: Final = 2**63 - 1
 
-IMAGE_DRIVERS: Final = ("raw", "qcow2")
-PREALLOC_MODES: Final = ("off", "metadata", "falloc", "full")
-SYNC_MODES: Final = ("top", "full", "none", "incremental", "bitmap")
-IMAGE_MODES: Final = ("existing", "absolute-paths")
-ON_ERROR_POLICIES: Final = tuple(policy.value for policy in BlockdevOnError)
-
-_CREATE_MEMBERS: Final = frozenset({"job-id", "options"})
-_RAW_OPTIONS: Final = frozenset({"driver", "filename", "size", "preallocation"})
-_QCOW2_OPTIONS: Final = _RAW_OPTIONS | {"backing-file", "backing-fmt", "cluster-size"}
-_BACKUP_MEMBERS: Final = frozenset(
-    {
-        "job-id",
-        "device",
-        "target",
-        "format",
-        "sync",
-        "mode",
-        "speed",
-        "on-source-error",
-        "on-target-error",
-        "auto-finalize",
-        "auto-dismiss",
-    }
-)
-_MIRROR_MEMBERS: Final = _BACKUP_MEMBERS | {"granularity", "buf-size"}
+# What the builtin engine supports, and the defaults it applies to members
+# the client left out (the schema documents them).
+SUPPORTED_FORMAT: Final = "raw"
+SUPPORTED_SYNC: Final = "full"
+RAW_PREALLOCATION: Final[Mapping[str, RawPreallocation]] = {
+    "off": "off",
+    "falloc": "falloc",
+    "full": "full",
+}
+DEFAULTS: Final[Mapping[str, object]] = {
+    "preallocation": "off",
+    "format": SUPPORTED_FORMAT,
+    "mode": "absolute-paths",
+    "speed": 0,
+    "on-source-error": "report",
+    "on-target-error": "report",
+    "auto-finalize": True,
+    "auto-dismiss": True,
+    "granularity": 0,
+    "buf-size": 0,
+}
+"""Defaults of optional members, by wire name; 0 for granularity and buf-size means
+the engine's own choice."""
+CREATES_TARGET: Final[Mapping[str, bool]] = {"existing": False, "absolute-paths": True}
+"""The NewImageModes the engine supports, and whether the job creates its target in each."""
 
 _QEMU_ONLY: Final = {
     "block-stream": "streams data out of backing files",
@@ -83,11 +89,28 @@ def _invalid(message: str, reason: str = "INVALID_PARAMETER") -> JobError:
     return JobError(ErrorKind.INVALID_ARGUMENT, message, reason=reason)
 
 
+def _get(arguments: Mapping[str, Any], member: str) -> Any:
+    """An optional member's value, or the engine's default for it."""
+    return arguments.get(member, DEFAULTS[member])
+
+
+def _policy(arguments: Mapping[str, Any], member: str) -> BlockdevOnError:
+    value = _get(arguments, member)
+    try:
+        return BlockdevOnError(value)
+    except ValueError:
+        raise _unsupported(
+            f"Error policy '{value}' for '{member}' is not supported by the builtin engine",
+            reason="UNSUPPORTED_POLICY",
+        ) from None
+
+
 @dataclass(frozen=True)
 class _CopyArguments:
     """The members of drive-backup / drive-mirror the engine acts on."""
 
     job_id: str
+    job_id_from: str | None
     device: str
     target: str
     create_target: bool
@@ -99,7 +122,11 @@ class _CopyArguments:
 
 
 class BuiltinEngine(Engine):
-    """Runs create, backup and mirror jobs on raw files below ``data_dir``."""
+    """Runs create, backup and mirror jobs on raw files below ``data_dir``.
+
+    ``service`` is the JobsService descriptor whose schema the arguments
+    are checked against (normally the one this server was built from).
+    """
 
     name = "builtin"
 
@@ -109,6 +136,7 @@ class BuiltinEngine(Engine):
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         mirror_poll_interval: float = DEFAULT_POLL_INTERVAL,
+        service: ServiceDescriptor = JOBS_SERVICE,
     ) -> None:
         if chunk_size < MIN_GRANULARITY:
             raise ValueError(f"chunk_size must be at least {MIN_GRANULARITY} bytes")
@@ -116,7 +144,8 @@ class BuiltinEngine(Engine):
         self.chunk_size = chunk_size
         self.mirror_poll_interval = mirror_poll_interval
         self.claims = PathClaims()
-        self._handlers: dict[str, Callable[[Mapping[str, Any]], Awaitable[JobPlan]]] = {
+        self.schema = CommandSchema(service)
+        self._handlers: dict[str, Callable[[Mapping[str, Any]], Awaitable[JobSpec]]] = {
             "blockdev-create": self._prepare_create,
             "drive-backup": self._prepare_backup,
             "drive-mirror": self._prepare_mirror,
@@ -127,7 +156,7 @@ class BuiltinEngine(Engine):
         """blockdev-create, drive-backup and drive-mirror."""
         return frozenset(self._handlers)
 
-    async def prepare(self, command: str, arguments: Mapping[str, Any]) -> JobPlan:
+    async def prepare(self, command: str, arguments: Mapping[str, Any]) -> JobSpec:
         """Check a job-creating command and plan its job (see :class:`Engine`)."""
         if command in _QEMU_ONLY:
             raise _unsupported(
@@ -140,64 +169,54 @@ class BuiltinEngine(Engine):
                 f"'{command}' does not start a job the builtin engine runs",
                 reason="UNKNOWN_COMMAND",
             )
-        return await handler(arguments)
+        return await handler(self.schema.check(command, arguments))
 
-    async def _prepare_create(self, arguments: Mapping[str, Any]) -> JobPlan:
-        args = Arguments(arguments, _CREATE_MEMBERS)
-        job_id = args.string("job-id")
-        driver = args.nested("options", _QCOW2_OPTIONS).enum("driver", IMAGE_DRIVERS)
-        if driver == "qcow2":
+    async def _prepare_create(self, arguments: Mapping[str, Any]) -> JobSpec:
+        options = arguments["options"]
+        driver = options["driver"]
+        if driver != SUPPORTED_FORMAT:
             raise _unsupported(
-                "Format 'qcow2' is created by the qemu engine; the builtin engine creates raw "
-                "images only"
+                f"Format '{driver}' is created by the qemu engine; the builtin engine creates "
+                f"{SUPPORTED_FORMAT} images only"
             )
-        options = args.nested("options", _RAW_OPTIONS)
-        filename = options.string("filename")
-        size = options.required_integer("size", minimum=0, maximum=UINT64_MAX)
-        preallocation = options.enum("preallocation", PREALLOC_MODES, "off")
-        options.finish()
-        args.finish()
-        if preallocation == "metadata":
+        preallocation = _get(options, "preallocation")
+        if preallocation not in RAW_PREALLOCATION:
             raise _invalid(
-                "Unsupported preallocation mode: metadata", reason="UNSUPPORTED_PREALLOCATION"
+                f"Unsupported preallocation mode: {preallocation}",
+                reason="UNSUPPORTED_PREALLOCATION",
             )
         target = await asyncio.to_thread(
             checks.new_image,
             self.data_dir,
-            filename,
+            options["filename"],
             parameter="options.filename",
             hint="blockdev-create makes new files only: choose another name or remove the file",
         )
         self.claims.check_free([target])
         spec = CreateSpec(
             target=target,
-            size=size,
-            preallocation=_raw_preallocation(preallocation),
+            size=options["size"],
+            preallocation=RAW_PREALLOCATION[preallocation],
             chunk_size=self.chunk_size,
         )
-        return ClaimingPlan(
-            job_id=job_id,
-            driver=CreateDriver(spec, self.claims),
+        return self._claiming_spec(
+            CreateDriver(spec, self.claims),
+            (target,),
+            job_id=arguments["job-id"],
             auto_finalize=True,
             auto_dismiss=False,
-            claims=self.claims,
-            images=(target,),
         )
 
-    async def _prepare_backup(self, arguments: Mapping[str, Any]) -> JobPlan:
-        args = Arguments(arguments, _BACKUP_MEMBERS)
-        copy = _copy_arguments(args)
-        args.finish()
+    async def _prepare_backup(self, arguments: Mapping[str, Any]) -> JobSpec:
+        copy = _copy_arguments(arguments)
         spec = await asyncio.to_thread(self._copy_spec, copy, "backup", self.chunk_size)
         self.claims.check_free([spec.source, spec.target])
-        return _copy_plan(copy, BackupDriver(spec, self.claims), self.claims)
+        return self._copy_job_spec(copy, BackupDriver(spec, self.claims))
 
-    async def _prepare_mirror(self, arguments: Mapping[str, Any]) -> JobPlan:
-        args = Arguments(arguments, _MIRROR_MEMBERS)
-        copy = _copy_arguments(args)
-        granularity = args.integer("granularity", 0, minimum=0, maximum=UINT32_MAX)
-        buf_size = args.integer("buf-size", 0, minimum=-(2**63), maximum=INT64_MAX)
-        args.finish()
+    async def _prepare_mirror(self, arguments: Mapping[str, Any]) -> JobSpec:
+        copy = _copy_arguments(arguments)
+        granularity: int = _get(arguments, "granularity")
+        buf_size: int = _get(arguments, "buf-size")
         if granularity != 0 and not MIN_GRANULARITY <= granularity <= MAX_GRANULARITY:
             raise _invalid("Parameter 'granularity' expects a value in range [512B, 64MB]")
         if granularity & (granularity - 1):
@@ -205,8 +224,9 @@ class BuiltinEngine(Engine):
         if buf_size < 0:
             raise _invalid("Invalid parameter 'buf-size'")
         granularity = granularity or DEFAULT_GRANULARITY
-        # Like QEMU, never move less than one granule at a time.
-        chunk_size = max(granularity, min(self.chunk_size, buf_size or self.chunk_size))
+        # Never more than buf-size in flight, and never less than one granule.
+        chunk_size = min(self.chunk_size, buf_size or self.chunk_size)
+        chunk_size = max(granularity, chunk_size - chunk_size % granularity)
         spec = await asyncio.to_thread(self._copy_spec, copy, "mirror", chunk_size)
         self.claims.check_free([spec.source, spec.target])
         driver = MirrorDriver(
@@ -215,7 +235,7 @@ class BuiltinEngine(Engine):
             granularity=granularity,
             poll_interval=self.mirror_poll_interval,
         )
-        return _copy_plan(copy, driver, self.claims)
+        return self._copy_job_spec(copy, driver)
 
     def _copy_spec(
         self, copy: _CopyArguments, kind: Literal["backup", "mirror"], chunk: int
@@ -257,69 +277,68 @@ class BuiltinEngine(Engine):
         # QEMU refuses a smaller backup target at once, but only finds out
         # about a smaller mirror target once the job runs; so do we.
         if kind == "backup" and target_st.st_size < source_st.st_size:
-            raise _invalid(SIZE_MISMATCH, reason="SIZE_MISMATCH")
+            raise size_mismatch(source_st.st_size, target_st.st_size)
         return target
 
+    def _claiming_spec(
+        self,
+        driver: ImageJob,
+        images: tuple[ImagePath, ...],
+        **fields: Any,
+    ) -> JobSpec:
+        """A JobSpec whose job claims ``images`` for ``driver`` when it is created.
 
-def _copy_arguments(args: Arguments) -> _CopyArguments:
-    """Read and check the members drive-backup and drive-mirror share."""
-    job_id = args.optional_string("job-id")
-    device = args.string("device")
-    target = args.string("target")
-    image_format = args.enum("format", IMAGE_DRIVERS, "raw")
-    sync = args.enum("sync", SYNC_MODES)
-    mode = args.enum("mode", IMAGE_MODES, "absolute-paths")
-    speed = args.integer("speed", 0, minimum=-(2**63), maximum=INT64_MAX)
-    on_source_error = BlockdevOnError(args.enum("on-source-error", ON_ERROR_POLICIES, "report"))
-    on_target_error = BlockdevOnError(args.enum("on-target-error", ON_ERROR_POLICIES, "report"))
-    auto_finalize = args.boolean("auto-finalize", True)
-    auto_dismiss = args.boolean("auto-dismiss", True)
-    if sync != "full":
+        The driver releases them in ``clean()``, which the job manager owes
+        it from the moment the precheck has run.
+        """
+        claim = partial(self.claims.claim, driver, driver.job_type, images)
+        return JobSpec(driver=driver, precheck=claim, **fields)
+
+    def _copy_job_spec(self, copy: _CopyArguments, driver: BackupDriver | MirrorDriver) -> JobSpec:
+        return self._claiming_spec(
+            driver,
+            (driver.spec.source, driver.spec.target),
+            job_id=copy.job_id,
+            job_id_from=copy.job_id_from,
+            auto_finalize=copy.auto_finalize,
+            auto_dismiss=copy.auto_dismiss,
+            speed=copy.speed,
+            on_source_error=copy.on_source_error,
+            on_target_error=copy.on_target_error,
+        )
+
+
+def _copy_arguments(arguments: Mapping[str, Any]) -> _CopyArguments:
+    """Read the members drive-backup and drive-mirror share; refuse what is not supported."""
+    sync = arguments["sync"]
+    if sync != SUPPORTED_SYNC:
         raise _unsupported(
-            f"Sync mode '{sync}' not supported: the builtin engine supports only 'full'; "
-            "the qemu engine runs the others",
+            f"Sync mode '{sync}' not supported: the builtin engine supports only "
+            f"'{SUPPORTED_SYNC}'; the qemu engine runs the others",
             reason="UNSUPPORTED_SYNC_MODE",
         )
-    if image_format == "qcow2":
+    image_format = _get(arguments, "format")
+    if image_format != SUPPORTED_FORMAT:
         raise _unsupported(
-            "Format 'qcow2' is handled by the qemu engine; the builtin engine copies raw "
-            "images only"
+            f"Format '{image_format}' is handled by the qemu engine; the builtin engine copies "
+            f"{SUPPORTED_FORMAT} images only"
         )
+    mode = _get(arguments, "mode")
+    if mode not in CREATES_TARGET:
+        raise _unsupported(
+            f"Mode '{mode}' is not supported by the builtin engine", reason="UNSUPPORTED_MODE"
+        )
+    device: str = arguments["device"]
+    job_id: str | None = arguments.get("job-id")
     return _CopyArguments(
         job_id=device if job_id is None else job_id,
+        job_id_from="device" if job_id is None else None,
         device=device,
-        target=target,
-        create_target=mode == "absolute-paths",
-        speed=speed,
-        on_source_error=on_source_error,
-        on_target_error=on_target_error,
-        auto_finalize=auto_finalize,
-        auto_dismiss=auto_dismiss,
+        target=arguments["target"],
+        create_target=CREATES_TARGET[mode],
+        speed=_get(arguments, "speed"),
+        on_source_error=_policy(arguments, "on-source-error"),
+        on_target_error=_policy(arguments, "on-target-error"),
+        auto_finalize=_get(arguments, "auto-finalize"),
+        auto_dismiss=_get(arguments, "auto-dismiss"),
     )
-
-
-def _copy_plan(
-    copy: _CopyArguments, driver: BackupDriver | MirrorDriver, claims: PathClaims
-) -> JobPlan:
-    return ClaimingPlan(
-        job_id=copy.job_id,
-        driver=driver,
-        auto_finalize=copy.auto_finalize,
-        auto_dismiss=copy.auto_dismiss,
-        speed=copy.speed,
-        on_source_error=copy.on_source_error,
-        on_target_error=copy.on_target_error,
-        claims=claims,
-        images=(driver.spec.source, driver.spec.target),
-    )
-
-
-_RAW_PREALLOCATION: Final[dict[str, RawPreallocation]] = {
-    "off": "off",
-    "falloc": "falloc",
-    "full": "full",
-}
-
-
-def _raw_preallocation(mode: str) -> RawPreallocation:
-    return _RAW_PREALLOCATION[mode]

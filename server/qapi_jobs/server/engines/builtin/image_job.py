@@ -1,7 +1,7 @@
 """What every builtin driver shares: its claims on files, and a file it created.
 
 The engine claims a job's files when the job is created (see
-claims.ClaimingPlan); running claims them again, which changes nothing for
+the precheck of its JobSpec); running claims them again, which changes nothing for
 the same owner but keeps a driver used without the manager from touching
 busy files.  A job that fails or is cancelled removes the file it created,
 so nothing is left half-made; a file that existed before is never removed.

@@ -25,7 +25,7 @@ from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.copy import SourceShrankError
 from qapi_jobs.server.engines.builtin.copy_job import SIZE_MISMATCH, CopySpec, ImageCopyJob
 from qapi_jobs.server.engines.builtin.resync import Resync
-from qapi_jobs.server.engines.builtin.transfer import copy_image, error_text, io_step
+from qapi_jobs.server.engines.builtin.transfer import copy_image, error_text, io_step, step_size
 from qapi_jobs.server.jobs.driver import JobContext, JobFailed
 
 DEFAULT_POLL_INTERVAL = 0.25
@@ -102,6 +102,7 @@ class MirrorDriver(ImageCopyJob):
                 images.copier,
                 size,
                 chunk_size=self.spec.chunk_size,
+                unit=self.granularity,
                 target_is_blank=self.created_target,
                 source_name=self.spec.source.name,
             )
@@ -171,13 +172,16 @@ class MirrorDriver(ImageCopyJob):
         With ``stop_on_cancel`` a soft cancel ends the pass between chunks.
         """
         copied = 0
-        for offset in range(0, size, resync.chunk_size):
+        offset = 0
+        while offset < size:
             if stop_on_cancel and ctx.cancelled:
                 break
             await ctx.pause_point()
-            length = min(resync.chunk_size, size - offset)
+            step = step_size(ctx.speed, unit=self.granularity, most=resync.chunk_size)
+            length = min(step, size - offset)
+            start, offset = offset, offset + length
             try:
-                runs = await io_step(ctx, resync.scan, offset, length)
+                runs = await io_step(ctx, resync.scan, start, length)
             except SourceShrankError as exc:
                 await self._look(ctx, resync.source_fd, size)
                 raise JobFailed(f"{SIZE_MISMATCH}: '{self.spec.source.name}' shrank") from exc

@@ -1,12 +1,18 @@
 """The asynchronous copy loop shared by backup and mirror.
 
-It copies the source batch by batch (see :mod:`.batches`): each batch's
-data passes the speed limit before the batch goes, which is also the pause
-point; one blocking call carries out a batch and maps the next.  The target
-is made to read as zeros where the source has holes (unless the target is
-a freshly created sparse file, whose holes already match), and every I/O
+It copies the source batch by batch (see :mod:`.batches`): each batch
+passes the speed limit before it goes, which is also the pause point; one
+blocking call carries out a batch and maps the next.  The target is made
+to read as zeros where the source has holes (unless the target is a
+freshly created sparse file, whose holes already match), and every I/O
 failure goes through the job's error policy.  Holes count as progress:
 they are done once seen.
+
+The speed limit is charged every byte of progress, holes included, as
+QEMU charges them: a sparse image takes as long as a full one of its size.
+Under a limit, a batch is cut to one rate-limit slice of the speed (see
+:func:`step_size`), so progress advances every slice and the first batch
+is no larger than the later ones.
 """
 
 from __future__ import annotations
@@ -19,11 +25,24 @@ from qapi_jobs.server.engines.builtin.batches import Batch, BatchCopier, BatchSt
 from qapi_jobs.server.engines.builtin.copy import BlockCopier, ImageIoError, SourceShrankError
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.jobs.driver import IoErrorDecision, JobContext, JobFailed
+from qapi_jobs.server.jobs.ratelimit import slice_bytes
 
 _T = TypeVar("_T")
 
 HOLE_STEP_CHUNKS = 64
 """A batch zeroes at most this many chunks' worth of holes in a target holding old data."""
+
+
+def step_size(speed: int, *, unit: int, most: int) -> int:
+    """Bytes of progress per step at ``speed``: one rate-limit slice, in whole units.
+
+    At least one ``unit`` (the mirror's granularity, a sector for backup)
+    and at most ``most`` (the chunk size); ``most`` when there is no limit.
+    """
+    if speed == 0:
+        return most
+    quota = slice_bytes(speed)
+    return max(unit, min(most, quota - quota % unit))
 
 
 def error_text(error: OSError) -> str:
@@ -70,6 +89,7 @@ async def copy_image(
     size: int,
     *,
     chunk_size: int,
+    unit: int,
     target_is_blank: bool,
     source_name: str,
 ) -> None:
@@ -77,8 +97,10 @@ async def copy_image(
 
     ``target_is_blank`` says the target reads as zeros throughout (a new
     sparse file), so source holes need no work.  Progress grows by every
-    byte dealt with, holes included.  No blocking call moves more than
-    ``chunk_size`` bytes of data.
+    byte dealt with, holes included, and the speed limit is charged the
+    same bytes.  No blocking call moves more than ``chunk_size`` bytes of
+    data; under a speed limit a step is cut to :func:`step_size` in whole
+    ``unit`` bytes.
     """
     batches = BatchCopier(
         copier,
@@ -90,11 +112,9 @@ async def copy_image(
     try:
         batch = await _plan(ctx, batches, 0)
         while batch.runs:
-            data = batch.data_bytes
-            if data:
-                await ctx.rate_limit(data)
-            else:
-                await ctx.pause_point()
+            if ctx.speed:
+                batch = batch.cut(step_size(ctx.speed, unit=unit, most=chunk_size))
+            await ctx.rate_limit(batch.length)
             batch = await _carry_out(ctx, batches, batch)
     except SourceShrankError as exc:
         raise shrank_error(source_name, size, exc) from exc
