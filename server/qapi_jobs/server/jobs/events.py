@@ -188,6 +188,8 @@ class EventLog:
         self._unwritten: list[EventRecord] = []
         self._staged_jobs: dict[str, JobRecordData | None] = {}
         self._flush_scheduled = False
+        self._written: asyncio.Future[None] | None = None
+        """Resolved by the next write (for :meth:`written`)."""
         self._write_error: JournalError | None = None
         self._closed = False
         self._waiters = WakeList()
@@ -260,6 +262,19 @@ class EventLog:
             self._staged_jobs[job_id] = record
             self._schedule_flush()
 
+    async def written(self) -> None:
+        """Return once everything published so far is written (at the next group commit).
+
+        Raises JournalError if that write fails.
+        """
+        if self._journal is None or not (self._unwritten or self._staged_jobs):
+            return
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+            self._written.add_done_callback(_retrieve)
+            self._schedule_flush()
+        await asyncio.shield(self._written)
+
     def flush(self) -> None:
         """Write what was published or staged since the last write, then show it to subscribers.
 
@@ -276,6 +291,7 @@ class EventLog:
             if self._write_error is None:
                 logger.error("events and job records cannot be written: %s", exc)
             self._write_error = exc
+            self._settle_written(exc)
             self._retry_later()
             raise
         if self._write_error is not None:
@@ -284,7 +300,16 @@ class EventLog:
         self._unwritten = []
         self._staged_jobs = {}
         self._last_seq = self._issued
+        self._settle_written(None)
         self._waiters.wake_all()
+
+    def _settle_written(self, error: JournalError | None) -> None:
+        waiter, self._written = self._written, None
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
     def _schedule_flush(self) -> None:
         if self._flush_scheduled:
@@ -390,6 +415,12 @@ class EventLog:
 
     def _forget(self, subscription: Subscription) -> None:
         self._open.discard(subscription)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A waiter cancelled meanwhile must not leave the error unretrieved.
+    if not future.cancelled():
+        future.exception()
 
 
 def _present(record: EventRecord | None) -> EventRecord:

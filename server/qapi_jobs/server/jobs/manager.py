@@ -143,7 +143,7 @@ class JobManager:
         """
         if self._closing:
             raise refusals.shutting_down()
-        async with self._lock:
+        async with self._command():
             shared = JobTxn() if grouped else None
             created: list[Job] = []
             try:
@@ -156,7 +156,6 @@ class JobManager:
                 raise
             for job in created:
                 self._start(job)
-            self._write()
             return [JobInfo.of(job) for job in created]
 
     async def _create(self, spec: JobSpec, txn: JobTxn) -> Job:
@@ -396,15 +395,16 @@ class JobManager:
 
     @contextlib.asynccontextmanager
     async def _command(self) -> AsyncIterator[None]:
-        """Run a command under the lock; its events are written before it returns."""
+        """Run a command under the lock; it returns once its events are written.
+
+        The wait is outside the lock, so that the commands of one loop
+        iteration share one commit.  A command fails (STATE_NOT_WRITABLE) if
+        its events cannot be written.
+        """
         async with self._lock:
             yield
-            self._write()
-
-    def _write(self) -> None:
-        """Write the events and records so far; a command fails if they cannot be."""
         try:
-            self.events.flush()
+            await self.events.written()
         except JournalError as exc:
             raise refusals.state_not_writable(str(exc)) from exc
 
