@@ -58,6 +58,7 @@ async def test_a_restart_mid_copy_keeps_every_job_and_every_event(
     try:
         async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
             typed = TypedWatch(client.watch_events(snapshot=True))
+            await typed.started()
             await client.blockdev_create(job_id="done", options=_raw("done.raw"))
             await client.drive_backup(
                 job_id="pend",
@@ -138,6 +139,7 @@ async def test_a_restart_mid_transaction_aborts_the_whole_group(tmp_path: Path, 
     try:
         async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
             typed = TypedWatch(client.watch_events(snapshot=True))
+            await typed.started()
             request = decode_arguments(
                 service_pb2.TransactionRequest,
                 {
@@ -178,6 +180,7 @@ async def test_a_job_paused_when_the_server_died_leaves_its_pause_first(tmp_path
     try:
         async with AsyncJobsClient(server.address, timeout=10, reconnect=QUICK) as client:
             typed = TypedWatch(client.watch_events(snapshot=True))
+            await typed.started()
             await client.drive_backup(
                 job_id="copy", device="src.raw", target="copy.raw", sync=FULL, speed=SLOW
             )

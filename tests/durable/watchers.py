@@ -38,6 +38,10 @@ class TypedWatch:
         """The snapshots seen so far."""
         return [item for item in self.seen if isinstance(item, Resync)]
 
+    async def started(self) -> None:
+        """Wait for the initial snapshot: from then on every event arrives as one."""
+        await self.until(lambda: bool(self.resyncs))
+
     async def until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds (checked after each item)."""
         async with asyncio.timeout(GUARD_TIMEOUT):
