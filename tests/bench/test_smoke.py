@@ -82,6 +82,7 @@ def test_every_benchmark_wrote_one_document(smoke_results: dict[str, dict[str, A
         "job_lifecycle",
         "copy_throughput",
         "durability",
+        "metrics_cost",
     }
     for document in smoke_results.values():
         assert set(document) == ENVELOPE
@@ -186,3 +187,14 @@ def test_durability(smoke_results: dict[str, dict[str, Any]]) -> None:
         assert f"fan-out {phase} CPU per delivery store/memory" in document["ratios"]
     restarts = _rows(document, kind="restart")
     assert len(restarts) == 4 and all(row["median_ms"] > 0 for row in restarts)
+
+
+def test_metrics_cost(smoke_results: dict[str, dict[str, Any]]) -> None:
+    document = smoke_results["metrics_cost"]
+    for operation in ("query-jobs", "job-pause", "job-resume"):
+        for target in ("metrics off", "metrics on"):
+            (row,) = _rows(document, target=target, operation=operation)
+            assert row["count"] > 0
+        assert document["ratios"][f"{operation} p50 metrics on/off"] > 0
+    (scrape,) = _rows(document, target="scrape")
+    assert scrape["body_bytes"] > 0

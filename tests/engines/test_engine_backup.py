@@ -307,13 +307,16 @@ async def test_source_shrinking_mid_copy_fails_the_job(
     assert not (data_dir / "copy.img").exists()
 
 
-async def test_source_vanishing_after_prepare(engine: BuiltinEngine, data_dir: Path) -> None:
-    make_dense(data_dir / "disk.img", MIB)
+async def test_source_unlinked_after_prepare_is_still_copied(
+    engine: BuiltinEngine, data_dir: Path
+) -> None:
+    # The job copies the file it opened when prepared, whatever its name does later.
+    content = make_dense(data_dir / "disk.img", MIB)
     plan = await engine.prepare("drive-backup", backup_args())
     (data_dir / "disk.img").unlink()
     outcome = await run_job(plan.driver, FakeContext("b1"))
-    assert outcome == Outcome("failed", "Could not open 'disk.img': No such file or directory")
-    assert not (data_dir / "copy.img").exists()
+    assert outcome == Outcome("completed")
+    assert (data_dir / "copy.img").read_bytes() == content
 
 
 async def test_target_appearing_after_prepare_is_not_touched(
@@ -346,12 +349,15 @@ async def test_files_of_a_running_job_are_busy(engine: BuiltinEngine, data_dir: 
     task = asyncio.create_task(run_job(plan.driver, ctx))
     await ctx.wait_until(lambda: ctx.parked)
 
+    # Claims are taken when a job is created, after the manager checked its id.
     for args in (
-        backup_args(target="second.img"),
+        backup_args(device="other.img", target="disk.img", mode="existing"),
         backup_args(device="other.img", target="copy.img", mode="existing"),
     ):
+        precheck = (await engine.prepare("drive-backup", args)).precheck
+        assert precheck is not None
         with pytest.raises(JobError) as caught:
-            await engine.prepare("drive-backup", args)
+            precheck()
         assert caught.value.kind is ErrorKind.WRONG_STATE
         assert caught.value.reason == "NODE_BUSY"
     assert caught.value.message == (
@@ -365,8 +371,11 @@ async def test_files_of_a_running_job_are_busy(engine: BuiltinEngine, data_dir: 
 
 async def test_a_job_started_on_a_busy_file_fails(engine: BuiltinEngine, data_dir: Path) -> None:
     make_dense(data_dir / "disk.img", MIB)
+    make_dense(data_dir / "other.img", MIB)
     first = await engine.prepare("drive-backup", backup_args())
-    second = await engine.prepare("drive-backup", backup_args(target="copy2.img"))
+    second = await engine.prepare(
+        "drive-backup", backup_args(device="other.img", target="disk.img", mode="existing")
+    )
     ctx = FakeContext("b1")
     ctx.request_pause()
     task = asyncio.create_task(run_job(first.driver, ctx))
@@ -375,6 +384,5 @@ async def test_a_job_started_on_a_busy_file_fails(engine: BuiltinEngine, data_di
     assert outcome == Outcome(
         "failed", "Node 'disk.img' is busy: block device is in use by block job: backup"
     )
-    assert not (data_dir / "copy2.img").exists()
     ctx.resume()
     assert (await wait_job(task)).status == "completed"

@@ -67,9 +67,11 @@ def assert_busy(error: JobError, name: str, job_type: str = "backup") -> None:
 async def test_a_second_job_on_a_file_is_refused_when_created(
     manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
-    # Both plans are made before either job exists, so both pass prepare.
+    # Both plans are made before either job exists, so both pass prepare;
+    # the second would write the file the first reads.
+    make_dense(data_dir / "two.img", MIB)
     first = await backup_plan(engine, "b1", "disk.img", "one.img", **{"auto-finalize": False})
-    second = await backup_plan(engine, "b2", "disk.img", "two.img")
+    second = await backup_plan(engine, "b2", "two.img", "disk.img", mode="existing")
     await manager.start(first)
     with pytest.raises(JobError) as caught:
         await manager.start(second)
@@ -80,23 +82,24 @@ async def test_a_second_job_on_a_file_is_refused_when_created(
     await log.until("b1:pending")
     await manager.job_finalize("b1")
     await log.until("b1:null")
-    await assert_backup_runs(manager, engine, log, "disk.img", "two.img")
+    await assert_backup_runs(manager, engine, log, "disk.img", "two.img", mode="existing")
     assert (data_dir / "one.img").read_bytes() == (data_dir / "two.img").read_bytes() == disk
 
 
-async def test_two_backups_of_one_source_refuse_the_transaction(
+async def test_a_backup_onto_anothers_source_refuses_the_transaction(
     manager: JobManager, engine: BuiltinEngine, log: Events, data_dir: Path, disk: bytes
 ) -> None:
+    make_dense(data_dir / "b.img", MIB)
     plans = [
         await backup_plan(engine, "a", "disk.img", "a.img"),
-        await backup_plan(engine, "b", "disk.img", "b.img"),
+        await backup_plan(engine, "b", "b.img", "disk.img", mode="existing"),
     ]
     with pytest.raises(JobError) as caught:
         await manager.start_group(list(plans), grouped=True)
     assert_busy(caught.value, "disk.img")
     assert log.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert manager.query_jobs() == []
-    assert sorted(os.listdir(data_dir)) == ["disk.img"]
+    assert sorted(os.listdir(data_dir)) == ["b.img", "disk.img"]
     await assert_backup_runs(manager, engine, log, "disk.img", "a.img")
 
 

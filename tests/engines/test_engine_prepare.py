@@ -25,7 +25,8 @@ def images(data_dir: Path) -> Path:
     make_dense(data_dir / "small.img", MIB // 2)
     make_dense(data_dir / "big.img", 2 * MIB)
     (data_dir / "sub").mkdir()
-    os.link(data_dir / "disk.img", data_dir / "hardlink.img")
+    make_dense(data_dir / "twin.img", MIB)
+    os.link(data_dir / "twin.img", data_dir / "hardlink.img")
     return data_dir
 
 
@@ -184,9 +185,9 @@ CASES: list[tuple[str, str, dict[str, Any], ErrorKind, str]] = [
     (
         "backup onto a hard link",
         "drive-backup",
-        backup(target="hardlink.img", mode="existing"),
-        INVALID,
-        "onto itself",
+        backup(device="twin.img", target="hardlink.img", mode="existing"),
+        ErrorKind.PERMISSION_DENIED,
+        "Image 'twin.img' has 2 hard links",
     ),
     (
         "mirror onto itself",

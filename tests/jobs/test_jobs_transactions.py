@@ -287,15 +287,16 @@ async def test_refused_first_action_creates_nothing(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("job_id", "speed", "expected_log"),
+    ("job_id", "speed", "expected_log", "prechecked"),
     [
-        ("9", 0, []),
-        ("taken", 0, []),
-        ("a", -1, ["a:created", "a:null"]),
+        # QEMU checks the job id before the nodes: no precheck, nothing to clean.
+        ("9", 0, [], False),
+        ("taken", 0, [], False),
+        ("a", -1, ["a:created", "a:null"], True),
     ],
 )
 async def test_a_refused_creation_cleans_the_driver_once(
-    harness: Harness, job_id: str, speed: int, expected_log: list[str]
+    harness: Harness, job_id: str, speed: int, expected_log: list[str], prechecked: bool
 ) -> None:
     """What a precheck took is given back by clean() when the creation is refused after it."""
     running = await harness.start("taken", "create")
@@ -306,8 +307,8 @@ async def test_a_refused_creation_cleans_the_driver_once(
     with pytest.raises(JobError):
         await harness.manager.start(spec)
     assert harness.log(mark) == expected_log
-    assert taken == [job_id]
-    assert refused.hooks == ["clean"]
+    assert taken == ([job_id] if prechecked else [])
+    assert refused.hooks == (["clean"] if prechecked else [])
     assert running.hooks == []
 
 

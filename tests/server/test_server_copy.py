@@ -129,10 +129,11 @@ async def test_a_backup_of_a_busy_source_is_refused_without_events(
     stub: Stub, server: JobsServer, events: Events, data_dir: Path
 ) -> None:
     content = make_dense(data_dir / "disk.img", 4 * MIB)
+    make_dense(data_dir / "other.img", 4 * MIB)
     await stub.DriveBackup(backup("b1", "copy.img", speed=512 * KIB))
     await events.until("b1:running")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.DriveBackup(backup("b2", "second.img"))
+        await stub.DriveBackup(backup("b2", "disk.img", device="other.img", mode="existing"))
     assert_refused(
         caught.value,
         grpc.StatusCode.FAILED_PRECONDITION,

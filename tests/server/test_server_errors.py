@@ -168,9 +168,10 @@ async def test_new_jobs_are_unavailable_once_shutting_down(
 # ------------------------------------------------------------------ limits and logs
 
 
-async def test_max_message_size(config: ServerConfig) -> None:
+async def test_max_request_size(config: ServerConfig) -> None:
+    limits = replace(config.limits, max_request_size=1024)
     async with (
-        await build_server(replace(config, max_message_size=1024)) as small,
+        await build_server(replace(config, limits=limits)) as small,
         grpc.aio.insecure_channel(small.address) as channel,
     ):
         stub = service_pb2_grpc.JobsServiceStub(channel)
@@ -294,9 +295,9 @@ def test_require_client_auth_needs_a_ca(tmp_path: Path) -> None:
 
 def test_engines(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="qemu engine is not available yet"):
-        make_engine("qemu", tmp_path)
+        make_engine(ServerConfig(data_dir=tmp_path, engine="qemu"))
     with pytest.raises(ConfigError, match="is not a directory"):
-        make_engine("builtin", tmp_path / "missing")
+        make_engine(ServerConfig(data_dir=tmp_path / "missing"))
 
 
 async def test_unreadable_tls_files(config: ServerConfig, tmp_path: Path) -> None:
@@ -344,8 +345,9 @@ async def test_listening_on_a_unix_socket(config: ServerConfig, tmp_path: Path) 
 
 
 def test_channel_options_suit_idle_watch_streams(config: ServerConfig) -> None:
-    options = dict(grpc_options(replace(config, max_message_size=1234)))
-    assert options["grpc.max_receive_message_length"] == 1234
+    limits = replace(config.limits, max_request_size=4321)
+    options = dict(grpc_options(replace(config, max_message_size=1234, limits=limits)))
+    assert options["grpc.max_receive_message_length"] == 4321
     assert options["grpc.max_send_message_length"] == 1234
     assert options["grpc.keepalive_permit_without_calls"] == 1
     assert options["grpc.http2.max_pings_without_data"] == 0

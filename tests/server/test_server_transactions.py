@@ -226,21 +226,21 @@ async def test_a_refused_first_action_creates_nothing(
     assert events.drain() == []
 
 
-async def test_two_backups_of_one_source_refuse_the_transaction(
+async def test_a_backup_onto_anothers_source_refuses_the_transaction(
     stub: Stub, events: Events, data_dir: Path, sources: dict[str, bytes]
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Transaction(
             transaction(
-                backup_action("a", "disk-a.img"),
-                backup_action("b", "disk-a.img"),
+                backup_action("a", "disk-b.img"),
+                backup_action("b", "disk-a.img", target="disk-b.img", mode="existing"),
                 mode="grouped",
             )
         )
     assert_refused(
         caught.value,
         grpc.StatusCode.FAILED_PRECONDITION,
-        "Node 'disk-a.img' is busy: block device is in use by block job: backup",
+        "Node 'disk-b.img' is busy: block device is in use by block job: backup",
         "NODE_BUSY",
     )
     assert events.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]

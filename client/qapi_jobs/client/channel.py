@@ -18,9 +18,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
+
+from qapi_jobs.client import tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 ENV_SERVER = "QAPI_JOBS_SERVER"
 """The environment variable naming the server's address."""
@@ -154,22 +160,33 @@ def channel_options(tls: Tls | None, extra: ChannelOptions = ()) -> list[tuple[s
 
 
 def sync_channel(
-    address: str | None = None, *, tls: Tls | None = None, options: ChannelOptions = ()
+    address: str | None = None,
+    *,
+    tls: Tls | None = None,
+    options: ChannelOptions = (),
+    tracer_provider: TracerProvider | None = None,
 ) -> grpc.Channel:
-    """A synchronous channel to the server (see :func:`target` for ``address``)."""
+    """A synchronous channel to the server (see :func:`target` for ``address``;
+    traced as :mod:`.tracing` says)."""
     where = target(address, tls=tls is not None)
     opts = channel_options(tls, options)
     if tls is None:
-        return grpc.insecure_channel(where, options=opts)
-    return grpc.secure_channel(where, tls.credentials(), options=opts)
+        return tracing.intercept(grpc.insecure_channel(where, options=opts), tracer_provider)
+    channel = grpc.secure_channel(where, tls.credentials(), options=opts)
+    return tracing.intercept(channel, tracer_provider)
 
 
 def aio_channel(
-    address: str | None = None, *, tls: Tls | None = None, options: ChannelOptions = ()
+    address: str | None = None,
+    *,
+    tls: Tls | None = None,
+    options: ChannelOptions = (),
+    tracer_provider: TracerProvider | None = None,
 ) -> grpc.aio.Channel:
     """An asyncio channel to the server; create it inside the running event loop."""
     where = target(address, tls=tls is not None)
     opts = channel_options(tls, options)
+    traced = tracing.aio_interceptors(tracer_provider)
     if tls is None:
-        return grpc.aio.insecure_channel(where, options=opts)
-    return grpc.aio.secure_channel(where, tls.credentials(), options=opts)
+        return grpc.aio.insecure_channel(where, options=opts, interceptors=traced)
+    return grpc.aio.secure_channel(where, tls.credentials(), options=opts, interceptors=traced)

@@ -1,4 +1,4 @@
-"""The field-number lock file (spec §3.15).
+"""The field-number lock file (qapi-to-proto.md, "Field numbers: the lock file").
 
 Protobuf identifies fields and enum values by number, QAPI by name, and QAPI
 lets a schema reorder members, insert new ones anywhere and move members

@@ -1,4 +1,4 @@
-"""How QAPI names become Protobuf names (spec §3.2).
+"""How QAPI names become Protobuf names (qapi-to-proto.md, "Names").
 
 Every function here is pure and depends only on its argument, so a name
 computed today is the name computed tomorrow: the lock file relies on that

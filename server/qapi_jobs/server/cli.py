@@ -5,7 +5,11 @@ Once the server listens, one line goes to stdout::
     qapi-jobs listening on 127.0.0.1:50051
 
 (several addresses are separated by ", "), so that scripts started with
-port 0 can read the port.  Logs go to stderr.
+port 0 can read the port.  With ``--metrics-listen`` a second line follows::
+
+    qapi-jobs metrics on http://127.0.0.1:9464/metrics
+
+Logs go to stderr.
 
 Exit codes, chosen not to clash with those of the client's commands
 (:mod:`qapi_jobs.client.cli.exitcodes`): 0 after a signal-triggered
@@ -20,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from qapi_jobs.server.engines.builtin.paths import DEFAULT_NEW_FILE_MODE
 from qapi_jobs.server.grpc.app import JobsServer, ListenError, build_server
 from qapi_jobs.server.grpc.config import (
     DEFAULT_LISTEN,
@@ -33,19 +40,26 @@ from qapi_jobs.server.grpc.config import (
     DEFAULT_SHUTDOWN_GRACE,
     ENGINES,
     ConfigError,
+    ConnectionAgeConfig,
+    LimitsConfig,
     ServerConfig,
     StateConfig,
     TlsConfig,
 )
 from qapi_jobs.server.grpc.logs import LOG_FORMATS, configure_logging
+from qapi_jobs.server.grpc.metrics_http import METRICS_PATH
+from qapi_jobs.server.grpc.tracing import provider_from_env
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.server.jobs.events import DEFAULT_RETENTION
+from qapi_jobs.server.jobs.limits import JobLimits
 from qapi_jobs.server.store import StoreError
 
 logger = logging.getLogger(__name__)
 
 LISTENING = "qapi-jobs listening on"
 """The start of the line printed to stdout once the server accepts calls."""
+METRICS = "qapi-jobs metrics on"
+"""The start of the line naming the metrics URL, after the LISTENING line."""
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 EXIT_CONFIG = 2
 EXIT_LISTEN = 11
@@ -74,6 +88,45 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return value
+
+
+def _file_mode(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text}") from None
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"must be within 0 and 0777, not {text}")
+    return value
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = LimitsConfig()
+    jobs = defaults.jobs
+    limits = parser.add_argument_group(
+        "limits", "past a limit, calls fail with RESOURCE_EXHAUSTED naming it"
+    )
+    for flag, kind, default, metavar, text in (
+        ("--max-request-size", _positive_int, defaults.max_request_size, "BYTES",
+         "largest request message received"),
+        ("--max-jobs", _positive_int, jobs.max_jobs, "N",
+         "jobs that exist at once, concluded ones included until dismissed"),
+        ("--max-running-jobs", _positive_int, jobs.max_running_jobs, "N",
+         "jobs at work at once"),
+        ("--max-job-id-length", _positive_int, jobs.max_job_id_length, "N",
+         "characters in a job id"),
+        ("--max-open-files", _positive_int, defaults.max_open_files, "N",
+         "descriptors the images of live jobs may hold (two per image)"),
+        ("--max-streams-per-connection", _positive_int, defaults.max_streams_per_connection,
+         "N", "watch and event streams open at once on one connection"),
+        ("--max-connections", _positive_int, defaults.max_connections, "N",
+         "client connections at once"),
+        ("--idle-timeout", _positive_float, defaults.idle_timeout, "S",
+         "seconds after which a connection without calls is closed"),
+    ):  # fmt: skip
+        limits.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default: %(default)s)"
+        )
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,20 +198,45 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="default shortest time between two WatchJobs snapshots (default: %(default)s)",
     )
     _add_state_arguments(parser)
-    tls = parser.add_argument_group("TLS")
+    tls = parser.add_argument_group("TLS and authorisation")
     tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="server certificate (PEM)")
     tls.add_argument("--tls-key", type=Path, metavar="FILE", help="server private key (PEM)")
     tls.add_argument(
         "--tls-client-ca",
         type=Path,
         metavar="FILE",
-        help="CA certificates (PEM) that client certificates are verified against",
+        help="CA certificates (PEM) that client certificates are verified against; every "
+        "client must then present one (mutual TLS)",
     )
     tls.add_argument(
         "--require-client-auth",
         action="store_true",
-        help="refuse clients without a certificate signed by --tls-client-ca (mutual TLS)",
+        help="refuse clients without a certificate signed by --tls-client-ca (mutual TLS); "
+        "implied by --tls-client-ca",
     )
+    tls.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="authorisation policy (TOML) mapping certificate identities and bearer tokens "
+        "to roles; without one every client may do everything",
+    )
+    _add_limit_arguments(parser)
+    images = parser.add_argument_group("image files")
+    images.add_argument(
+        "--new-file-mode",
+        type=_file_mode,
+        default=DEFAULT_NEW_FILE_MODE,
+        metavar="MODE",
+        help="permissions (octal) of image files the jobs create (default: 0600)",
+    )
+    images.add_argument(
+        "--allow-hard-links",
+        action="store_true",
+        help="accept images with more than one hard link (refused by default: another "
+        "link may lie outside the data directory)",
+    )
+    _add_mesh_arguments(parser)
     logs = parser.add_argument_group("logging")
     logs.add_argument(
         "--log-format", choices=LOG_FORMATS, default="text", help="(default: %(default)s)"
@@ -200,6 +278,32 @@ def _state_config(args: argparse.Namespace) -> StateConfig:
     )
 
 
+def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
+    mesh = parser.add_argument_group(
+        "metrics and proxies", "tracing follows the OTEL_* environment variables"
+    )
+    mesh.add_argument(
+        "--metrics-listen",
+        metavar="ADDR",
+        help="HOST:PORT serving Prometheus metrics at /metrics (default: no metrics)",
+    )
+    mesh.add_argument(
+        "--max-connection-age",
+        type=_positive_float,
+        metavar="S",
+        help="send GOAWAY on connections older than this, so clients spread over "
+        "new backends (default: never)",
+    )
+    mesh.add_argument(
+        "--max-connection-age-grace",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="seconds calls get on a connection after its GOAWAY; watchers then resume "
+        "(default: %(default)s)",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The server configuration the parsed options describe; ConfigError if inconsistent."""
     tls = None
@@ -220,8 +324,21 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             job_watch_interval=args.job_watch_interval,
             max_lag=args.watcher_max_lag,
         )
+        jobs = JobLimits(
+            max_jobs=args.max_jobs,
+            max_running_jobs=args.max_running_jobs,
+            max_job_id_length=args.max_job_id_length,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    limits = LimitsConfig(
+        max_request_size=args.max_request_size,
+        max_streams_per_connection=args.max_streams_per_connection,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+        max_open_files=args.max_open_files,
+        jobs=jobs,
+    )
     return ServerConfig(
         data_dir=args.data_dir,
         listen=tuple(args.listen or (DEFAULT_LISTEN,)),
@@ -232,6 +349,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         event_retention=args.event_retention,
         max_message_size=args.max_message_size,
         shutdown_grace=args.shutdown_grace,
+        metrics_listen=args.metrics_listen,
+        connection_age=None
+        if args.max_connection_age is None
+        else ConnectionAgeConfig(
+            max_age=args.max_connection_age, grace=args.max_connection_age_grace
+        ),
+        limits=limits,
+        new_file_mode=args.new_file_mode,
+        allow_hard_links=args.allow_hard_links,
+        policy=args.policy,
     )
 
 
@@ -240,7 +367,8 @@ async def serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         config = config_from_args(args)
-        server = await build_server(config)
+        tracer_provider = provider_from_env()
+        server = await build_server(config, tracer_provider=tracer_provider)
     except ConfigError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -250,6 +378,7 @@ async def serve(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_STORE
+    _raise_descriptor_limit(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -257,13 +386,48 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         await server.start()
         print(f"{LISTENING} {', '.join(server.addresses)}", flush=True)
+        _print_metrics_url(server)
         await stop.wait()
         logger.info("signal received; shutting down")
     finally:
         stopped = await _stop_within_bound(server)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if tracer_provider is not None:
+            await asyncio.to_thread(tracer_provider.shutdown)
     return 0 if stopped else EXIT_STUCK
+
+
+def _print_metrics_url(server: JobsServer) -> None:
+    metrics = server.observability.metrics
+    if metrics is not None and metrics.endpoint is not None:
+        print(f"{METRICS} http://{metrics.endpoint.address}{METRICS_PATH}", flush=True)
+
+
+DESCRIPTOR_RESERVE = 64
+"""Descriptors beyond images and connections: logs, the data directory, gRPC's own."""
+
+
+def _raise_descriptor_limit(config: ServerConfig) -> None:
+    """Lift the soft descriptor limit so that the configured limits are reached first.
+
+    Otherwise open images and idle sockets could use up the process's
+    descriptors and lock out new clients and health probes.
+    """
+    needed = config.limits.max_open_files + config.limits.max_connections + DESCRIPTOR_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "the descriptor limit (%d) is below what the limits allow (%d); lower "
+            "--max-open-files or --max-connections, or raise ulimit -n",
+            soft,
+            needed,
+        )
 
 
 async def _stop_within_bound(server: JobsServer) -> bool:

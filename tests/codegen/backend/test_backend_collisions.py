@@ -1,5 +1,5 @@
 """Names protoc (or the Python runtime, or buf) would reject twice, resolved
-deterministically, kept stable through the lock, or reported (spec §3.2).
+deterministically, kept stable through the lock, or reported (qapi-to-proto.md, "Names").
 
 One schema holds every collision; it is translated, compiled by protoc,
 imported by the Python runtime and linted by buf, so a resolution that only

@@ -1,4 +1,4 @@
-"""Files and imports (spec §3.1): one file per module, import cycles merged,
+"""Files and imports (qapi-to-proto.md, "Files"): one file per module, import cycles merged,
 nothing for empty modules, stale generated files removed."""
 
 from __future__ import annotations

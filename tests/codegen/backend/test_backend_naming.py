@@ -1,4 +1,4 @@
-"""Name mapping (spec §3.2): every example of the spec, buf's prefix algorithm
+"""Name mapping (qapi-to-proto.md, "Names"): every example of the spec, buf's prefix algorithm
 and the look-alike rules protoc enforces."""
 
 from __future__ import annotations

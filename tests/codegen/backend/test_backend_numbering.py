@@ -1,5 +1,5 @@
-"""Field numbers through the lock file (spec §3.15): each compatible schema
-edit is applied to a first version, both are translated with the same
+"""Field numbers through the lock file (qapi-to-proto.md, "Field numbers"): each
+compatible schema edit is applied to a first version, both are translated with the same
 lock, and the numbers are compared."""
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def test_removed_enum_value_is_reserved() -> None:
 
 
 def test_incompatible_type_change_gets_a_new_number() -> None:
-    """str → alternate is compatible for QMP, not for protobuf (spec §3.15)."""
+    """str → alternate: compatible for QMP, not for protobuf (qapi-to-proto.md, "Field numbers")."""
     lock = Lock()
     run(schema(struct("S", {"a": "str", "ref": "str"})), lock)
     files = run(

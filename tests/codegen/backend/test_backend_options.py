@@ -1,5 +1,5 @@
-"""The QAPI facts in custom options and comments (spec §3.12 to 3.16), read
-back from compiled descriptors the way the transcoder reads them."""
+"""The QAPI facts in custom options and comments (qapi-to-proto.md, "Documentation ..."
+to "Custom options"), read back from compiled descriptors the way the transcoder reads them."""
 
 from __future__ import annotations
 

@@ -75,10 +75,37 @@ def parse_json(text: str) -> Any:
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise BadValue(f"cannot read {path}: {err.strerror}") from err
+    too_deep = f"{source} is nested more than {MAX_JSON_DEPTH} levels deep"
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as err:
         raise BadValue(f"{source} is not valid JSON: {err}") from err
+    except RecursionError:
+        raise BadValue(too_deep) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise BadValue(too_deep)
+    return value
+
+
+MAX_JSON_DEPTH = 64
+"""Far more than any command's arguments need; deeper values would exhaust the stack later."""
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    return depth + 1
+                pending.append((child, depth + 1))
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def parse_value(member: MemberInfo, text: str) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from qapi_jobs.server.jobs.job import JobSpec
@@ -40,3 +41,15 @@ class Engine(ABC):
         created; nothing is changed on disk either way.  Job-id syntax and
         uniqueness and the sign of ``speed`` are left to the job manager.
         """
+
+    def health(self) -> EngineHealth:
+        """Whether the engine can run jobs now; engines with a helper process override it."""
+        return EngineHealth()
+
+
+@dataclass(frozen=True)
+class EngineHealth:
+    """What metrics report of an engine: up or not, and how often its helper restarted."""
+
+    up: bool = True
+    restarts: int = 0

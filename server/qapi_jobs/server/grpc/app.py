@@ -8,11 +8,13 @@ Start one in-process::
     ...
     await server.stop()
 
-Stopping follows the order load balancers and watchers need: health goes
-NOT_SERVING, every watch stream ends at once with UNAVAILABLE, the server
-refuses new calls and lets unary calls in flight finish (for at most the
-grace period) while the job manager cancels every job, as QEMU does on
-quit.
+Stopping follows the order load balancers, clients and watchers need, all
+within the grace period: health goes NOT_SERVING and Health.Watch streams
+end; the server refuses new calls and lets unary calls in flight finish;
+the job manager then cancels every job, as QEMU does on quit, and
+publishes the cancellations; watch streams deliver them and end (with
+UNAVAILABLE, saying where to resume, if they have not ended by
+themselves).
 """
 
 from __future__ import annotations
@@ -20,22 +22,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
+import sys
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 
 from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
+from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.grpc.commands import Commands
-from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address
+from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address, split_address
 from qapi_jobs.server.grpc.credentials import server_credentials
+from qapi_jobs.server.grpc.guard import Guard
+from qapi_jobs.server.grpc.health import DrainingHealthServicer
 from qapi_jobs.server.grpc.jobs_service import SERVICE_NAME as JOBS_SERVICE
 from qapi_jobs.server.grpc.jobs_service import add_jobs_service
 from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
+from qapi_jobs.server.grpc.observability import Observability
+from qapi_jobs.server.grpc.owners import JobOwners
+from qapi_jobs.server.grpc.policy import Policy, load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
@@ -56,15 +66,21 @@ class ListenError(OSError):
     """An address the server could not listen on."""
 
 
-def make_engine(name: str, data_dir: Path) -> Engine:
-    """The engine called ``name`` working in ``data_dir`` (blocking: checks the directory)."""
-    if name == "qemu":
+def make_engine(config: ServerConfig) -> Engine:
+    """The engine ``config`` names, working in its data directory (blocking: opens it)."""
+    if config.engine == "qemu":
         raise ConfigError("the qemu engine is not available yet; use --engine builtin")
-    if name != "builtin":
-        raise ConfigError(f"unknown engine {name!r}")
+    if config.engine != "builtin":
+        raise ConfigError(f"unknown engine {config.engine!r}")
     try:
+        data_dir = DataDir(
+            config.data_dir,
+            new_file_mode=config.new_file_mode,
+            allow_hard_links=config.allow_hard_links,
+            max_open_files=config.limits.max_open_files,
+        )
         return BuiltinEngine(data_dir)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
 
 
@@ -72,7 +88,7 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
     """The gRPC core arguments of the server."""
     return [
         ("grpc.max_send_message_length", config.max_message_size),
-        ("grpc.max_receive_message_length", config.max_message_size),
+        *config.limits.channel_options(),
         # Without this a second server on a busy port binds it silently.
         ("grpc.so_reuseport", 0),
         # The default (1000) makes gRPC cancel calls that arrive together before
@@ -80,6 +96,7 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.server.max_pending_requests", 20_000),
         ("grpc.server.max_pending_requests_hard_limit", 40_000),
         *config.keepalive.channel_options(),
+        *(config.connection_age.channel_options() if config.connection_age else ()),
     ]
 
 
@@ -93,9 +110,11 @@ class JobsServer:
         manager: JobManager,
         engine: Engine,
         watch: WatchServicer,
-        health: health_aio.HealthServicer,
+        health: DrainingHealthServicer,
+        guard: Guard,
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
+        observability: Observability,
         store: Store | None = None,
     ) -> None:
         self.config = config
@@ -104,9 +123,12 @@ class JobsServer:
         self.engine = engine
         self.watch = watch
         self.health = health
+        self.guard = guard
         self.grpc_server = server
         self.addresses = addresses
         """Where clients connect, e.g. ``127.0.0.1:43121`` (ports chosen when 0 was asked)."""
+        self.observability = observability
+        """Metrics and traces (each only when configured)."""
         self._started = False
         self._stopping: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
@@ -154,13 +176,23 @@ class JobsServer:
 
     async def _shutdown(self, grace: float) -> None:
         logger.info("shutting down", extra={"grace": grace})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         await self.health.enter_graceful_shutdown()
-        self.watch.close_all()
+        # New calls are refused from here on; calls in flight keep running.
+        stopping = asyncio.ensure_future(self.grpc_server.stop(grace))
         try:
-            await asyncio.gather(self.grpc_server.stop(grace), self.manager.shutdown(grace))
+            await _within(self.guard.wait_unary_calls(), deadline - loop.time())
+            await self.manager.shutdown(max(0.0, deadline - loop.time()))
+            # The event log is closed: each watch stream ends once it has
+            # sent the cancellations.  Those that do not are closed.
+            await _within(self.watch.wait_closed(), deadline - loop.time())
+            self.watch.close_all()
+            await stopping
         finally:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
+            await self.observability.stop()
             if self.store is not None:
                 await asyncio.to_thread(self.store.close)
             self._stopped.set()
@@ -181,6 +213,12 @@ class JobsServer:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+async def _within(awaitable: Coroutine[Any, Any, None], seconds: float) -> None:
+    """Await ``awaitable`` for at most ``seconds`` (a timeout is no error here)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(awaitable, max(0.0, seconds))
 
 
 async def _finish(event_logger: asyncio.Task[None]) -> None:
@@ -211,28 +249,86 @@ def _listen(
     return tuple(bound)
 
 
-async def build_server(config: ServerConfig, *, engine: Engine | None = None) -> JobsServer:
+async def build_server(
+    config: ServerConfig,
+    *,
+    engine: Engine | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> JobsServer:
     """Build a server from ``config`` and bind its addresses; :meth:`JobsServer.start` it.
 
     ``engine`` replaces the one ``config.engine`` names (tests use a tuned
     builtin engine).  Raises ConfigError for an unusable configuration
-    (unknown engine, missing data directory, unreadable TLS files) and
-    ListenError when an address cannot be bound.
+    (unknown engine, missing data directory, unreadable TLS files),
+    StoreError when the durable store cannot be opened (another server
+    owns the data directory, a damaged or foreign store file, a read-only
+    directory), and ListenError when an address cannot be bound.
+    ``tracer_provider`` turns tracing on (see :mod:`.tracing`).
     """
     if engine is None:
-        engine = await asyncio.to_thread(make_engine, config.engine, config.data_dir)
+        engine = await asyncio.to_thread(make_engine, config)
     credentials = None
     if config.tls is not None:
         credentials = await asyncio.to_thread(server_credentials, config.tls)
+    policy = None if config.policy is None else await asyncio.to_thread(load_policy, config.policy)
+    warn_if_exposed(config)
     store = await _open_store(config)
     try:
         manager = await _job_manager(config, store)
-        server = grpc.aio.server(options=grpc_options(config))
-        return _assemble(config, manager, engine, server, credentials, store)
+        return await _assemble(config, manager, engine, credentials, policy, tracer_provider, store)
     except BaseException:
         if store is not None:
             await asyncio.to_thread(store.close)
         raise
+
+
+async def _assemble(
+    config: ServerConfig,
+    manager: JobManager,
+    engine: Engine,
+    credentials: grpc.ServerCredentials | None,
+    policy: Policy | None,
+    tracer_provider: TracerProvider | None,
+    store: Store | None,
+) -> JobsServer:
+    observability = Observability(manager, engine, config, SERVICES, tracer_provider)
+    owners = JobOwners(
+        lambda: [info.id for info in manager.query_jobs()],
+        prune_above=2 * config.limits.jobs.max_jobs,
+    )
+    guard = Guard(
+        policy=policy,
+        max_streams_per_connection=config.limits.max_streams_per_connection,
+        owners=owners,
+    )
+    # Observability outermost, so that the guard's refusals are counted and traced too.
+    server = grpc.aio.server(
+        options=grpc_options(config), interceptors=[*observability.interceptors(), guard]
+    )
+    watch = WatchServicer(manager, config.watch, observability.event_encoder())
+    health = DrainingHealthServicer()
+    add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
+    add_watch_service(watch, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(REFLECTED_SERVICES, server)
+    addresses = _listen(server, config.listen, credentials)
+    try:
+        await observability.start()
+    except OSError as exc:
+        await server.stop(None)  # release the gRPC ports bound above
+        raise ListenError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from exc
+    return JobsServer(
+        config,
+        manager=manager,
+        engine=engine,
+        watch=watch,
+        health=health,
+        guard=guard,
+        server=server,
+        addresses=addresses,
+        observability=observability,
+        store=store,
+    )
 
 
 async def _open_store(config: ServerConfig) -> Store | None:
@@ -252,10 +348,11 @@ async def _job_manager(config: ServerConfig, store: Store | None) -> JobManager:
     """The job manager, with the jobs and events of the store if there is one."""
 
     def build() -> JobManager:
-        # Reading the retained events is blocking work: in a thread.
+        # Opening the event log reads the store: blocking work, in a thread.
         return JobManager(
             event_retention=config.event_retention,
             subscriber_max_lag=config.watch.max_lag,
+            limits=config.limits.jobs,
             journal=store,
             event_max_age=config.state.event_max_age,
         )
@@ -273,28 +370,34 @@ async def _job_manager(config: ServerConfig, store: Store | None) -> JobManager:
     return manager
 
 
-def _assemble(
-    config: ServerConfig,
-    manager: JobManager,
-    engine: Engine,
-    server: grpc.aio.Server,
-    credentials: grpc.ServerCredentials | None,
-    store: Store | None,
-) -> JobsServer:
-    watch = WatchServicer(manager, config.watch)
-    health = health_aio.HealthServicer()
-    add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
-    add_watch_service(watch, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(REFLECTED_SERVICES, server)
-    addresses = _listen(server, config.listen, credentials)
-    return JobsServer(
-        config,
-        manager=manager,
-        engine=engine,
-        watch=watch,
-        health=health,
-        server=server,
-        addresses=addresses,
-        store=store,
+LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
+
+
+def exposure_warning(config: ServerConfig) -> str | None:
+    """What is unsafe about serving ``config`` on a non-loopback TCP address, if anything."""
+    missing = []
+    if config.tls is None:
+        missing.append("without TLS (calls and bearer tokens travel in plaintext)")
+    if config.policy is None:
+        missing.append("without an authorisation policy (every client may do everything)")
+    exposed = [
+        address
+        for address in config.listen
+        if (parts := split_address(address)) is not None
+        and parts[0] not in LOOPBACK_HOSTS
+        and not parts[0].startswith("127.")
+    ]
+    if not missing or not exposed:
+        return None
+    return (
+        f"listening on {', '.join(exposed)} {' and '.join(missing)}; see --tls-cert, "
+        "--tls-client-ca and --policy, or listen on 127.0.0.1"
     )
+
+
+def warn_if_exposed(config: ServerConfig) -> None:
+    """Warn (log and stderr) for a non-loopback address served without TLS or a policy."""
+    text = exposure_warning(config)
+    if text is not None:
+        logger.warning(text)
+        print(f"warning: {text}", file=sys.stderr, flush=True)

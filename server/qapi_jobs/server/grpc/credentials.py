@@ -1,4 +1,10 @@
-"""Server credentials for TLS and mutual TLS, read from PEM files."""
+"""Server credentials for TLS and mutual TLS, read from PEM files.
+
+With a client CA, client certificates are always required and verified:
+gRPC's other mode with a CA asks for no certificate at all, so a client
+could never prove an identity, and the CA option would silently mean
+nothing.
+"""
 
 from __future__ import annotations
 
@@ -27,5 +33,5 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(key, cert)],
         root_certificates=client_ca,
-        require_client_auth=tls.require_client_auth,
+        require_client_auth=client_ca is not None,
     )

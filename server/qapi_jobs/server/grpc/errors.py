@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from qapi_jobs.server.grpc.echo import MESSAGE_LIMIT, bounded
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.transcoder import TranscodeError
 
@@ -30,6 +31,7 @@ _CODES: dict[ErrorKind, int] = {
     ErrorKind.ALREADY_EXISTS: code_pb2.ALREADY_EXISTS,
     ErrorKind.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
     ErrorKind.UNSUPPORTED: code_pb2.FAILED_PRECONDITION,
+    ErrorKind.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
 }
 
 # Refusals that say "not here, not now" rather than "not in this state":
@@ -44,8 +46,14 @@ def error_status(
     metadata: Mapping[str, str] | None = None,
     extra_details: Sequence[Message] = (),
 ) -> grpc.Status:
-    """A gRPC status whose details hold one ErrorInfo, then ``extra_details``."""
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=dict(metadata or {}))
+    """A gRPC status whose details hold one ErrorInfo, then ``extra_details``.
+
+    The message and metadata may repeat client input, so they are bounded
+    and escaped (see :mod:`.echo`).
+    """
+    message = bounded(message, MESSAGE_LIMIT)
+    metadata = {key: bounded(value) for key, value in (metadata or {}).items()}
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
     details = []
     for detail_message in (info, *extra_details):
         detail = any_pb2.Any()
@@ -73,7 +81,7 @@ def transcode_error_status(error: TranscodeError, command: str) -> grpc.Status:
     BadRequest field violation repeats it in machine-readable form.
     """
     violation = error_details_pb2.BadRequest.FieldViolation(
-        field=field_path(error), description=error.message
+        field=bounded(field_path(error)), description=bounded(error.message, MESSAGE_LIMIT)
     )
     return error_status(
         code_pb2.INVALID_ARGUMENT,

@@ -2,7 +2,9 @@
 
 Context travels in ``extra=`` fields (``rpc``, ``code``, ``reason``,
 ``job_id``...): the JSON format puts them in the object, the text format
-appends them as ``key=value``.
+appends them as ``key=value``.  Messages and string fields are bounded and
+their control characters escaped, so client input can neither flood the
+log nor forge a line of it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
+from qapi_jobs.server.grpc.echo import MESSAGE_LIMIT, bounded
 from qapi_jobs.server.jobs.events import SubscriberDropped
 from qapi_jobs.server.jobs.manager import JobManager
 
@@ -24,7 +27,16 @@ _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "ascti
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS}
+    # Extras carry client input (job ids, paths): bounded and escaped.
+    return {
+        key: bounded(value) if isinstance(value, str) else value
+        for key, value in vars(record).items()
+        if key not in _RECORD_FIELDS
+    }
+
+
+def _message(record: logging.LogRecord) -> str:
+    return bounded(record.getMessage(), MESSAGE_LIMIT)
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -40,7 +52,7 @@ class JsonFormatter(logging.Formatter):
             "time": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         entry.update(_extras(record))
         if record.exc_info:
@@ -53,7 +65,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as text; a traceback follows on its own lines."""
-        line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        line = f"{_timestamp(record)} {record.levelname} {record.name}: {_message(record)}"
         extras = " ".join(f"{key}={value}" for key, value in _extras(record).items())
         if extras:
             line = f"{line} [{extras}]"

@@ -67,10 +67,13 @@ class WatchSettings:
 class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
     """Serves the watch streams of one job manager."""
 
-    def __init__(self, manager: JobManager, settings: WatchSettings) -> None:
+    def __init__(
+        self, manager: JobManager, settings: WatchSettings, encoder: EventEncoder | None = None
+    ) -> None:
+        """``encoder`` replaces the default one (metrics count what theirs hands out)."""
         self._manager = manager
         self._settings = settings
-        self._encoder = EventEncoder(manager.instance_id)
+        self._encoder = encoder or EventEncoder(manager.instance_id)
         self._sampler = JobSampler(manager)
         self._registry = StreamRegistry(lambda: shutting_down(None, manager.instance_id))
 

@@ -223,10 +223,26 @@ def now_timestamp() -> Timestamp:
 
 
 def job_info_message(info: JobInfo) -> job_pb2.JobInfo:
-    """A query-jobs entry as its protobuf message."""
-    return qmp_to_message(info.to_qmp(), job_pb2.JobInfo)
+    """A query-jobs entry as its protobuf message.
+
+    A record that does not fit the schema (a server bug) must not make the
+    other jobs of a snapshot unreadable: it is logged and sent with only
+    its identity, status and error.
+    """
+    try:
+        return qmp_to_message(info.to_qmp(), job_pb2.JobInfo)
+    except TranscodeError:
+        logger.exception("job %r does not fit the schema", info.id)
+        core = {key: info.to_qmp()[key] for key in ("id", "type", "status")}
+        if info.error is not None:
+            core["error"] = info.error
+        return qmp_to_message(core | {"current-progress": 0, "total-progress": 0}, job_pb2.JobInfo)
 
 
 def block_job_info_message(info: BlockJobInfo) -> block_job_pb2.BlockJobInfo:
-    """A query-block-jobs entry as its protobuf message."""
-    return qmp_to_message(info.to_qmp(), block_job_pb2.BlockJobInfo)
+    """A query-block-jobs entry as its protobuf message (one that does not fit: logged, empty)."""
+    try:
+        return qmp_to_message(info.to_qmp(), block_job_pb2.BlockJobInfo)
+    except TranscodeError:
+        logger.exception("block job %r does not fit the schema", info.device)
+        return block_job_pb2.BlockJobInfo(device=info.device)

@@ -25,6 +25,9 @@ from qapi_jobs.server.jobs.policy import (
 from qapi_jobs.server.jobs.recorder import JobRecorder
 from qapi_jobs.server.jobs.status import JobStatus
 
+PROGRESS_MAX = 2**63 - 1
+"""QAPI's ``int``: a progress value past it would make the job unreadable for every client."""
+
 _T = TypeVar("_T")
 
 
@@ -101,24 +104,24 @@ class ManagedJobContext(JobContext):
             await job.wait_until_woken(delay)
 
     def set_progress_total(self, total: int) -> None:
-        """Set the amount of work in all."""
+        """Set the amount of work in all (held to QAPI's ``int`` range, as every record must be)."""
         if total < 0:
             raise ValueError("progress total must not be negative")
-        self._job.progress_total = total
+        self._job.progress_total = min(total, PROGRESS_MAX)
         self._recorder.changed()
 
     def add_progress_total(self, delta: int) -> None:
         """Grow the amount of work."""
         if delta < 0:
             raise ValueError("progress total can only grow here; use set_progress_total")
-        self._job.progress_total += delta
+        self._job.progress_total = min(self._job.progress_total + delta, PROGRESS_MAX)
         self._recorder.changed()
 
     def add_progress(self, done: int) -> None:
         """Record ``done`` more units of finished work."""
         if done < 0:
             raise ValueError("progress never decreases")
-        self._job.progress_current += done
+        self._job.progress_current = min(self._job.progress_current + done, PROGRESS_MAX)
         self._recorder.changed()
 
     async def ready(self) -> None:

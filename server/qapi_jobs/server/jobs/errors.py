@@ -27,6 +27,8 @@ class ErrorKind(enum.Enum):
     """A path leads outside the data directory."""
     UNSUPPORTED = "unsupported"
     """The engine cannot run this kind of job or option."""
+    RESOURCE_EXHAUSTED = "resource-exhausted"
+    """A configured limit of the server (jobs, open files, ...) is reached."""
 
 
 class JobError(Exception):

@@ -194,6 +194,7 @@ class EventLog:
         self._closed = False
         self._waiters = WakeList()
         self._open: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._listeners: list[Callable[[EventRecord], None]] = []
         if journal is not None:
             self._restore(journal)
 
@@ -244,6 +245,8 @@ class EventLog:
         self._issued += 1
         record = EventRecord(self._issued, self._clock(), name, MappingProxyType(dict(data)))
         self._ring[(record.seq - 1) % self.retention] = record
+        for listener in self._listeners:
+            listener(record)
         if self._journal is None:
             self._last_seq = record.seq
             self._expire_by_age()
@@ -252,6 +255,15 @@ class EventLog:
             self._unwritten.append(record)
             self._schedule_flush()
         return record
+
+    def add_listener(self, listener: Callable[[EventRecord], None]) -> None:
+        """Call ``listener`` with every event as it is published, in the publisher's task.
+
+        For observers that need the state at that instant (the job still
+        exists, the caller's context is current); it must be quick and
+        must not raise.
+        """
+        self._listeners.append(listener)
 
     def stage_job(self, job_id: str, record: JobRecordData | None) -> None:
         """Have the next journal write store ``record`` for the job (None: forget it).

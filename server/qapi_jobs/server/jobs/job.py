@@ -1,7 +1,7 @@
 """One job's state (QEMU's per-job fields) and how its task parks and wakes.
 
 The manager owns every decision; this module only keeps the fields of the
-specification's §1 together and offers the two primitives the rest is
+job model (docs/job-semantics.md) together and offers the two primitives the rest is
 built on: the job's task *yields* (parks at a pause point, or sleeps with
 a deadline) and other code *wakes* it.
 """

@@ -45,6 +45,7 @@ from qapi_jobs.server.jobs.events import (
 )
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
 from qapi_jobs.server.jobs.job import Job, JobSpec
+from qapi_jobs.server.jobs.limits import JobLimits
 from qapi_jobs.server.jobs.notify import ChangeCounter
 from qapi_jobs.server.jobs.policy import IoStatus
 from qapi_jobs.server.jobs.ratelimit import RateLimiter
@@ -97,6 +98,7 @@ class JobManager:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         instance_id: str | None = None,
+        limits: JobLimits | None = None,
         journal: EventJournal | None = None,
         event_max_age: float | None = None,
     ) -> None:
@@ -106,6 +108,7 @@ class JobManager:
         written before anyone sees them, and :meth:`restore` brings back
         the jobs of a previous process.
         """
+        self.limits = limits or JobLimits()
         self.events = EventLog(
             retention=event_retention,
             max_lag=subscriber_max_lag,
@@ -165,6 +168,14 @@ class JobManager:
         one ``clean()`` (see JobSpec): a refusal after that point cleans it
         here; a job that exists is cleaned when it is finalized.
         """
+        # QEMU checks the job id before the nodes' permissions.
+        self.limits.check_id(spec.job_id)
+        if not valid_job_id(spec.job_id):
+            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
+        if spec.job_id in self._jobs:
+            raise refusals.job_id_in_use(spec.job_id)
+        running = sum(1 for job in self._jobs.values() if not job.is_completed)
+        self.limits.check_room(len(self._jobs), running)
         if spec.precheck is not None:
             spec.precheck()
         try:
@@ -174,10 +185,6 @@ class JobManager:
             raise
 
     def _new_job(self, spec: JobSpec, txn: JobTxn) -> Job:
-        if not valid_job_id(spec.job_id):
-            raise refusals.invalid_job_id(spec.job_id, spec.job_id_from)
-        if spec.job_id in self._jobs:
-            raise refusals.job_id_in_use(spec.job_id)
         job = Job(spec, RateLimiter(clock=self._monotonic))
         self._jobs[job.id] = job
         txn.add(job)

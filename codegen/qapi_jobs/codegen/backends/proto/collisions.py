@@ -1,6 +1,6 @@
 """Names protoc would reject twice, found and resolved deterministically.
 
-QAPI's own clash rules do not prevent every proto clash (spec §3.2): ``UUID``
+QAPI's own clash rules do not prevent every proto clash (qapi-to-proto.md, "Names"): ``UUID``
 and ``uuid`` are different QAPI members but the same field name; ``foo2``
 and ``foo-2`` differ as fields but share protoc's default JSON name; a QAPI
 value ``unspecified`` lands on the synthetic zero value; a type called

@@ -1,4 +1,4 @@
-"""QAPI documentation to proto leading comments (spec §3.12).
+"""QAPI documentation to proto leading comments (qapi-to-proto.md, "Documentation ...").
 
 A comment is a list of lines (without ``//``); paragraphs are separated by
 an empty line.  What goes in, in this order: the text, untagged and

@@ -1,4 +1,4 @@
-"""Enums (spec §3.4): a synthetic ``PREFIX_UNSPECIFIED = 0``, then the QAPI
+"""Enums (qapi-to-proto.md, "Enums"): a synthetic ``PREFIX_UNSPECIFIED = 0``, then the QAPI
 values numbered from 1 through the lock file.
 
 Enum value names live in the package's scope (C++ rules), and protoc also

@@ -1,12 +1,12 @@
 """Which QAPI definitions become proto elements.
 
 Every type the schema's author wrote becomes a message or enum, used or
-not (spec §3.1's default: keep everything).  Implicit types (``QType``,
+not (the default of qapi-to-proto.md, "Files": keep everything).  Implicit types (``QType``,
 ``q_obj_…``) become elements only when a field refers to them; implicit
 argument structs and inline union bases never do, because their members
 are flattened into the messages that use them.  Arrays that need a
-wrapper message (optional arrays and alternate branches, spec §3.6) are
-collected here too.
+wrapper message (optional arrays and alternate branches; qapi-to-proto.md,
+"Structs and members") are collected here too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which element goes to which file, and who imports whom (spec §3.1).
+"""Which element goes to which file, and who imports whom (qapi-to-proto.md, "Files").
 
 One file per QAPI module (``block-job.json`` → ``block_job.proto``) holds
 the module's types, their list wrappers and its event messages.  QAPI lets

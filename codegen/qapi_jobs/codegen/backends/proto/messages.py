@@ -1,12 +1,12 @@
-"""Messages for structs, unions, alternates and list wrappers (spec §3.5 to 3.8),
-and the machinery every message goes through: field naming against the
-lock, numbering, ``reserved``.
+"""Messages for structs, unions, alternates and list wrappers (qapi-to-proto.md,
+"Structs and members" to "Alternates"), and the machinery every message goes
+through: field naming against the lock, numbering, ``reserved``.
 
 A message is first described as a :class:`Layout` (fields with their lock
 keys, natural names and types) and then *finished*: names and numbers come
 from the lock file, and the result is an :class:`ir.Message`.  Layouts are
 shared: a request, an event and a struct with the same members are laid out
-by the same code, so they stay alike (spec §3.10: arguments are flattened
+by the same code, so they stay alike (qapi-to-proto.md, "Commands": arguments are flattened
 whatever way the schema spells them).
 """
 

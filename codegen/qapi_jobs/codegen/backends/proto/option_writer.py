@@ -1,4 +1,4 @@
-"""The custom options that carry QAPI facts into descriptors (spec §3.16).
+"""The custom options that carry QAPI facts into descriptors (qapi-to-proto.md, "Custom options").
 
 Each function returns one option assignment in aggregate syntax, e.g.
 ``(qapi_jobs.qapi.v1.member) = {type: "size", optional: true}``, to be

@@ -1,4 +1,4 @@
-"""Commands and events (spec §3.10, §3.11).
+"""Commands and events (qapi-to-proto.md: "Commands", "Events").
 
 A command becomes an rpc with its own request and response messages, even
 when empty, so that QAPI may add arguments and results later without

@@ -1,4 +1,4 @@
-"""Proto names for every message, enum and rpc (spec §3.2).
+"""Proto names for every message, enum and rpc (qapi-to-proto.md, "Names").
 
 All messages and enums share the package's namespace with the service and
 (C++ scoping) every enum value; rpc names share the service's.  Names the

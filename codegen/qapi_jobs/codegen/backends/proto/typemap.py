@@ -1,4 +1,4 @@
-"""QAPI types to proto types (spec §3.3, §3.5, §3.6, §3.9).
+"""QAPI types to proto types (qapi-to-proto.md: "Built-in types", "Structs and members").
 
 Elements the backend generates are named by *symbol*: a stable key such as
 ``type:JobInfo``, ``enum:JobStatus`` or ``wrapper:[str]`` that is also the

@@ -23,20 +23,17 @@ class BackupDriver(ImageCopyJob):
     job_type: ClassVar[str] = "backup"
     block_job: ClassVar[bool] = True
 
-    async def run(self, ctx: JobContext) -> None:
+    async def work(self, ctx: JobContext) -> None:
         """Copy every byte of the source; holes stay holes in the target."""
         images = await self.open_images(ctx)
-        try:
-            ctx.set_progress_total(images.size)
-            await copy_image(
-                ctx,
-                images.copier,
-                images.size,
-                chunk_size=self.spec.chunk_size,
-                unit=SECTOR,
-                target_is_blank=self.created_target,
-                source_name=self.spec.source.name,
-            )
-            await self.flush(ctx, images)
-        finally:
-            images.close()
+        ctx.set_progress_total(images.size)
+        await copy_image(
+            ctx,
+            images.copier,
+            images.size,
+            chunk_size=self.spec.chunk_size,
+            unit=SECTOR,
+            target_is_blank=self.created_target,
+            source_name=self.spec.source.name,
+        )
+        await self.flush(ctx, images)

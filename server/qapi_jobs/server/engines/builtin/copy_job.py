@@ -1,19 +1,20 @@
 """What backup and mirror share: opening the images.
 
-A copy job claims its two files (see image_job), opens the source, then
-either creates the target (sparse, with the source's size) or opens the
-existing one and checks that it is large enough.
+A copy job's images are opened when it is prepared (see paths); running,
+it either creates the target (sparse, with the source's size) or checks
+that the existing one is large enough.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from qapi_jobs.server.engines.builtin import files
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.copy import BlockCopier
 from qapi_jobs.server.engines.builtin.image_job import ImageJob
-from qapi_jobs.server.engines.builtin.paths import ImagePath
+from qapi_jobs.server.engines.builtin.paths import ImagePath, quote
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.engines.builtin.transfer import error_text, io_step
 from qapi_jobs.server.jobs.driver import JobContext, JobFailed
@@ -51,22 +52,20 @@ class CopySpec:
 
 @dataclass
 class OpenImages:
-    """The two open descriptors of a running copy job and the source's size."""
+    """The two descriptors of a running copy job and the source's size.
+
+    The descriptors belong to the job's images, which close them.
+    """
 
     copier: BlockCopier
     size: int
-
-    def close(self) -> None:
-        """Close both descriptors (closing a local file does not wait on the disk)."""
-        files.close_quietly(self.copier.source)
-        files.close_quietly(self.copier.target)
 
 
 class ImageCopyJob(ImageJob):
     """Base of the drivers that copy a source image onto a target image."""
 
     def __init__(self, spec: CopySpec, claims: PathClaims) -> None:
-        super().__init__(claims)
+        super().__init__(claims, (spec.source, spec.target))
         self.spec = spec
 
     @property
@@ -75,21 +74,13 @@ class ImageCopyJob(ImageJob):
         return self._created is not None
 
     async def open_images(self, ctx: JobContext) -> OpenImages:
-        """Claim both files, open the source and create or open the target.
+        """Create the target if the job makes it, and size up both images.
 
-        One blocking call does all of it.  Raises JobFailed with a
-        QEMU-style message if either file cannot be had.
+        The images were opened when the job was prepared; one blocking call
+        does the rest.  Raises JobFailed with a QEMU-style message if the
+        target cannot be had.
         """
-        self.claim((self.spec.source, self.spec.target))
-        opened: list[OpenImages] = []
-        try:
-            images = await run_to_completion(ctx, self._open_images, opened)
-        except BaseException:
-            # A cancellation gets through only once the thread is done, and
-            # what the thread opened by then would otherwise stay open.
-            for images in opened:
-                images.close()
-            raise
+        images = await run_to_completion(ctx, self._open_images)
         if self._created is not None:
             ctx.files_changed()
         return images
@@ -98,24 +89,13 @@ class ImageCopyJob(ImageJob):
         """The target, when the job creates it."""
         return self.spec.target if self.spec.create_target else None
 
-    def _open_images(self, opened: list[OpenImages]) -> OpenImages:
+    def _open_images(self) -> OpenImages:
         # Runs in a worker thread.
-        source, size = self._open(self.spec.source, writable=False)
-        try:
-            target = self._open_target(size)
-        except BaseException:
-            files.close_quietly(source)
-            raise
-        images = OpenImages(BlockCopier(source, target, self.spec.chunk_size), size)
-        opened.append(images)
-        return images
-
-    @staticmethod
-    def _open(image: ImagePath, *, writable: bool) -> tuple[int, int]:
-        try:
-            return files.open_image(image.real, writable)
-        except OSError as exc:
-            raise JobFailed(f"Could not open '{image.name}': {error_text(exc)}") from exc
+        source = self.spec.source
+        assert source.fd is not None
+        size = os.fstat(source.fd).st_size
+        target = self._open_target(size)
+        return OpenImages(BlockCopier(source.fd, target, self.spec.chunk_size), size)
 
     def _open_target(self, size: int) -> int:
         target = self.spec.target
@@ -123,15 +103,16 @@ class ImageCopyJob(ImageJob):
             try:
                 # Recorded at once, so that abort() removes the file even if
                 # the wait for this thread was cancelled.
-                fd, self._created = files.create_image(target.real, size)
+                fd, self._created = files.create_image(target, size)
             except OSError as exc:
-                raise JobFailed(f"Could not create '{target.name}': {error_text(exc)}") from exc
+                raise JobFailed(
+                    f"Could not create '{quote(target.name)}': {error_text(exc)}"
+                ) from exc
             return fd
-        fd, target_size = self._open(target, writable=True)
-        if target_size < size:
-            files.close_quietly(fd)
+        assert target.fd is not None
+        if os.fstat(target.fd).st_size < size:
             raise JobFailed(SIZE_MISMATCH)
-        return fd
+        return target.fd
 
     async def flush(self, ctx: JobContext, images: OpenImages) -> None:
         """Make the target durable: its data, and its directory entry if the job made it.
@@ -154,8 +135,8 @@ class ImageCopyJob(ImageJob):
         if self._created is None:
             return
         try:
-            files.sync_directory_of(self._created.path)
+            files.sync_directory(self.spec.target)
         except OSError as exc:
             raise JobFailed(
-                f"Could not flush '{self.spec.target.name}': {error_text(exc)}"
+                f"Could not flush '{quote(self.spec.target.name)}': {error_text(exc)}"
             ) from exc

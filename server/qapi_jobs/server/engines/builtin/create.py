@@ -24,6 +24,7 @@ flush of a new file also commits its name.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +33,14 @@ from typing import ClassVar, Literal
 from qapi_jobs.server.engines.builtin import files, sparse
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.image_job import ImageJob
-from qapi_jobs.server.engines.builtin.paths import ImagePath
+from qapi_jobs.server.engines.builtin.paths import ImagePath, quote
 from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.engines.builtin.transfer import error_text
 from qapi_jobs.server.jobs.driver import JobContext, JobFailed
 
 _FLUSH_FAILED = "Could not flush file to disk"
+MAX_FILE_SIZE = 2**63 - 1
+"""The largest file offset (off_t) Linux has."""
 
 RawPreallocation = Literal["off", "falloc", "full"]
 """The preallocation modes a raw image supports."""
@@ -60,21 +63,20 @@ class CreateDriver(ImageJob):
     job_type: ClassVar[str] = "create"
 
     def __init__(self, spec: CreateSpec, claims: PathClaims) -> None:
-        super().__init__(claims)
+        super().__init__(claims, (spec.target,))
         self.spec = spec
-        self._fd: int | None = None
 
-    async def run(self, ctx: JobContext) -> None:
+    async def work(self, ctx: JobContext) -> None:
         """Create the file and reserve its space as asked."""
         spec = self.spec
-        self.claim((spec.target,))
+        if spec.size > MAX_FILE_SIZE:
+            # What ftruncate says for a size no file offset can hold.
+            raise JobFailed(
+                f"Could not create '{quote(spec.target.name)}': {os.strerror(errno.EFBIG)}"
+            )
         ctx.set_progress_total(spec.size)
         if spec.preallocation == "full":
-            try:
-                await self._preallocate_full(ctx)
-            finally:
-                fd, self._fd = self._fd, None
-                files.close_quietly(fd)
+            await self._preallocate_full(ctx)
         else:
             await run_to_completion(ctx, self._create_whole)
             ctx.add_progress(spec.size)
@@ -87,16 +89,14 @@ class CreateDriver(ImageJob):
         # Runs in a worker thread: all of the work for "off" and "falloc".
         spec = self.spec
         fd = self._create_file(spec.size)
-        try:
-            if spec.preallocation == "falloc" and spec.size > 0:
-                _step("Could not preallocate data", os.posix_fallocate, fd, 0, spec.size)
-                _step(_FLUSH_FAILED, os.fdatasync, fd)
-        finally:
-            files.close_quietly(fd)
+        if spec.preallocation == "falloc" and spec.size > 0:
+            _step("Could not preallocate data", os.posix_fallocate, fd, 0, spec.size)
+            _step(_FLUSH_FAILED, os.fdatasync, fd)
 
     async def _preallocate_full(self, ctx: JobContext) -> None:
         size = self.spec.size
-        fd = await run_to_completion(ctx, self._start_full)
+        # The image grows as its zeros are written, so it starts empty.
+        fd = await run_to_completion(ctx, self._create_file, 0)
         ctx.files_changed()
         zeros = memoryview(bytes(min(self.spec.chunk_size, max(size, 1))))
         offset = 0
@@ -107,21 +107,15 @@ class CreateDriver(ImageJob):
             ctx.add_progress(length)
             offset += length
 
-    def _start_full(self) -> int:
-        # Runs in a worker thread.  The image grows as its zeros are written,
-        # so it starts empty.  Its descriptor is recorded right here, so that
-        # run() closes it even if the wait for this thread was cancelled.
-        self._fd = self._create_file(0)
-        return self._fd
-
     def _create_file(self, size: int) -> int:
         # Runs in a worker thread.  The new file is recorded right here, so
-        # that abort() removes it even if the wait for this thread was cancelled.
+        # that abort() removes it even if the wait for this thread was
+        # cancelled; its descriptor belongs to the target image from now on.
         try:
-            fd, self._created = files.create_image(self.spec.target.real, size)
+            fd, self._created = files.create_image(self.spec.target, size)
         except OSError as exc:
             raise JobFailed(
-                f"Could not create '{self.spec.target.name}': {error_text(exc)}"
+                f"Could not create '{quote(self.spec.target.name)}': {error_text(exc)}"
             ) from exc
         return fd
 

@@ -8,13 +8,13 @@ the qemu engine.
 
 :meth:`BuiltinEngine.prepare` checks the arguments against the schema (see
 :mod:`qapi_jobs.server.engines.schema`), then what the engine supports,
-then the files, then other jobs' use of those files.  Members the engine
-does not act on are ignored, so a member added to the schema needs no
-edit here.  The spec it returns claims the files when the job is created
-(see claims.py): two jobs prepared before either exists, e.g. two actions
-of one transaction, cannot both get them.  The sign of ``speed`` is left
-to the job manager, which refuses a negative one after creating the job,
-as QEMU does.
+then the files, which it opens (see paths.py).  Members the engine does
+not act on are ignored, so a member added to the schema needs no edit
+here.  The spec it returns claims the files when the job is created, after
+the job manager's check of the job id (see claims.py): two jobs prepared
+before either exists, e.g. two actions of one transaction, cannot both get
+them.  The sign of ``speed`` is left to the job manager, which refuses a
+negative one after creating the job, as QEMU does.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class BuiltinEngine(Engine):
 
     def __init__(
         self,
-        data_dir: str | os.PathLike[str],
+        data_dir: str | os.PathLike[str] | DataDir,
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         mirror_poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -140,7 +140,7 @@ class BuiltinEngine(Engine):
     ) -> None:
         if chunk_size < MIN_GRANULARITY:
             raise ValueError(f"chunk_size must be at least {MIN_GRANULARITY} bytes")
-        self.data_dir = DataDir(data_dir)
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
         self.chunk_size = chunk_size
         self.mirror_poll_interval = mirror_poll_interval
         self.claims = PathClaims()
@@ -192,7 +192,6 @@ class BuiltinEngine(Engine):
             parameter="options.filename",
             hint="blockdev-create makes new files only: choose another name or remove the file",
         )
-        self.claims.check_free([target])
         spec = CreateSpec(
             target=target,
             size=options["size"],
@@ -210,7 +209,6 @@ class BuiltinEngine(Engine):
     async def _prepare_backup(self, arguments: Mapping[str, Any]) -> JobSpec:
         copy = _copy_arguments(arguments)
         spec = await asyncio.to_thread(self._copy_spec, copy, "backup", self.chunk_size)
-        self.claims.check_free([spec.source, spec.target])
         return self._copy_job_spec(copy, BackupDriver(spec, self.claims))
 
     async def _prepare_mirror(self, arguments: Mapping[str, Any]) -> JobSpec:
@@ -228,7 +226,6 @@ class BuiltinEngine(Engine):
         chunk_size = min(self.chunk_size, buf_size or self.chunk_size)
         chunk_size = max(granularity, chunk_size - chunk_size % granularity)
         spec = await asyncio.to_thread(self._copy_spec, copy, "mirror", chunk_size)
-        self.claims.check_free([spec.source, spec.target])
         driver = MirrorDriver(
             spec,
             self.claims,
@@ -244,15 +241,19 @@ class BuiltinEngine(Engine):
         source, source_st = checks.existing_image(
             self.data_dir, copy.device, parameter="device", writable=False
         )
-        if copy.create_target:
-            target = checks.new_image(
-                self.data_dir,
-                copy.target,
-                parameter="target",
-                hint="pass mode 'existing' to copy into it, or choose another target",
-            )
-        else:
-            target = self._existing_target(copy, kind, source, source_st)
+        try:
+            if copy.create_target:
+                target = checks.new_image(
+                    self.data_dir,
+                    copy.target,
+                    parameter="target",
+                    hint="pass mode 'existing' to copy into it, or choose another target",
+                )
+            else:
+                target = self._existing_target(copy, kind, source, source_st)
+        except BaseException:
+            source.close()
+            raise
         return CopySpec(
             source=source, target=target, create_target=copy.create_target, chunk_size=chunk
         )
@@ -267,6 +268,20 @@ class BuiltinEngine(Engine):
         target, target_st = checks.existing_image(
             self.data_dir, copy.target, parameter="target", writable=True
         )
+        try:
+            self._check_target(kind, source, source_st, target_st)
+        except BaseException:
+            target.close()
+            raise
+        return target
+
+    @staticmethod
+    def _check_target(
+        kind: Literal["backup", "mirror"],
+        source: ImagePath,
+        source_st: os.stat_result,
+        target_st: os.stat_result,
+    ) -> None:
         if checks.same_file(source_st, target_st):
             text = (
                 "Can't mirror node into itself"
@@ -278,7 +293,6 @@ class BuiltinEngine(Engine):
         # about a smaller mirror target once the job runs; so do we.
         if kind == "backup" and target_st.st_size < source_st.st_size:
             raise size_mismatch(source_st.st_size, target_st.st_size)
-        return target
 
     def _claiming_spec(
         self,

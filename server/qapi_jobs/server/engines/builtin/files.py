@@ -1,90 +1,63 @@
-"""Opening and creating image files, and removing what a job created.
+"""Creating image files through their directory's descriptor, and undoing it.
 
-All functions are blocking.  Images are opened by their resolved real path
-with O_NOFOLLOW, so a symbolic link slipped into place after the path was
-checked is refused (ELOOP) rather than followed.
+All functions are blocking.  A new file is created with O_EXCL and
+O_NOFOLLOW relative to the directory opened when the job was prepared
+(see :mod:`.paths`), so neither a file nor a symbolic link planted under
+the name in the meantime is ever written through.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 
-_COMMON_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
-# Without O_NONBLOCK, opening a FIFO planted in the data directory would hang
-# the worker thread; on regular files the flag has no effect.
-_OPEN_FLAGS = _COMMON_FLAGS | os.O_NONBLOCK
-NEW_FILE_MODE = 0o644
+from qapi_jobs.server.engines.builtin.paths import ImagePath
+
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 
 
 @dataclass(frozen=True)
 class CreatedFile:
     """A file a job created, identified by inode so that only it is ever removed."""
 
-    path: Path
+    image: ImagePath
     device: int
     inode: int
 
     def remove(self) -> None:
-        """Unlink the file, unless the path now names some other file (or nothing)."""
+        """Unlink the file, unless its name now leads to some other file (or nothing)."""
+        dir_fd, base = self.image.dir_fd, self.image.base
         try:
-            st = os.stat(self.path, follow_symlinks=False)
-        except FileNotFoundError:
+            st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
+        except (FileNotFoundError, OSError):
             return
         if (st.st_dev, st.st_ino) == (self.device, self.inode):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                os.unlink(base, dir_fd=dir_fd)
 
 
-def open_image(path: Path, writable: bool) -> tuple[int, int]:
-    """Open an existing regular file; return its descriptor and its size.
+def create_image(image: ImagePath, size: int) -> tuple[int, CreatedFile]:
+    """Create the new file of ``image``, ``size`` bytes and sparse; fail if the name is taken.
 
-    Raises OSError (EINVAL for anything but a regular file).
+    Returns the open (read-write) descriptor, which ``image`` now owns,
+    and the record needed to remove the file again.  On failure nothing
+    is left behind.
     """
-    fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | _OPEN_FLAGS)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "Not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st.st_size
-
-
-def create_image(path: Path, size: int) -> tuple[int, CreatedFile]:
-    """Create a new sparse file of ``size`` bytes; fail if the path exists.
-
-    Returns the open (read-write) descriptor and the record needed to
-    remove the file again.  On failure nothing is left behind.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _COMMON_FLAGS, NEW_FILE_MODE)
+    fd = os.open(image.base, _CREATE_FLAGS, image.new_file_mode, dir_fd=image.dir_fd)
     st = os.fstat(fd)
-    created = CreatedFile(path, st.st_dev, st.st_ino)
+    created = CreatedFile(image, st.st_dev, st.st_ino)
+    image.adopt(fd)
     try:
+        # The umask must not widen nor narrow the configured mode.
+        os.fchmod(fd, image.new_file_mode)
         os.ftruncate(fd, size)
     except BaseException:
-        os.close(fd)
         created.remove()
         raise
     return fd, created
 
 
-def sync_directory_of(path: Path) -> None:
-    """Flush the directory entry of ``path``, so that a new file survives a crash."""
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def close_quietly(fd: int | None) -> None:
-    """Close a descriptor that may already be gone; errors on close do not matter here."""
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+def sync_directory(image: ImagePath) -> None:
+    """Flush the directory entry of ``image``, so that a new file survives a crash."""
+    os.fsync(image.dir_fd)

@@ -1,35 +1,60 @@
-"""What every builtin driver shares: its claims on files, and a file it created.
+"""What every builtin driver shares: its claims on files, their descriptors, a created file.
 
 The engine claims a job's files when the job is created (see
 the precheck of its JobSpec); running claims them again, which changes nothing for
 the same owner but keeps a driver used without the manager from touching
 busy files.  A job that fails or is cancelled removes the file it created,
 so nothing is left half-made; a file that existed before is never removed.
+The images' descriptors, opened when the job was prepared, are closed in
+``clean()``, after that removal (which goes through them) — or, if the
+manager gave up on a run that is still going, once that run is over: a
+descriptor closed under a working thread could be reused for another file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 
 from qapi_jobs.server.engines.builtin import files
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.paths import ImagePath
-from qapi_jobs.server.jobs.driver import CreatedFile, JobDriver, JobFailed
+from qapi_jobs.server.jobs.driver import CreatedFile, JobContext, JobDriver, JobFailed
 from qapi_jobs.server.jobs.errors import JobError
 
 
 class ImageJob(JobDriver):
     """Base of the builtin drivers: claims on image files and undoing a creation."""
 
-    def __init__(self, claims: PathClaims) -> None:
+    def __init__(self, claims: PathClaims, images: Iterable[ImagePath]) -> None:
         self._claims = claims
+        self._images = tuple(images)
         self._created: files.CreatedFile | None = None
+        self._running = False
+        self._cleaned = False
+        self._created_path: str | None = None
 
-    def claim(self, images: Iterable[ImagePath]) -> None:
-        """Claim ``images`` for this job; raise JobFailed if another job holds one."""
+    async def run(self, ctx: JobContext) -> None:
+        """Claim the images and do the job's work (see :meth:`work`)."""
+        self._running = True
         try:
-            self._claims.claim(self, self.job_type, images)
+            self.claim()
+            await self.work(ctx)
+        finally:
+            self._running = False
+            if self._cleaned:
+                self._close_images()
+
+    @abstractmethod
+    async def work(self, ctx: JobContext) -> None:
+        """The job's work on its images, as :meth:`JobDriver.run` describes it."""
+
+    def claim(self) -> None:
+        """Claim this job's images; raise JobFailed if another job holds one."""
+        try:
+            self._claims.claim(self, self.job_type, self._images)
         except JobError as exc:
             raise JobFailed(exc.message) from exc
 
@@ -40,8 +65,15 @@ class ImageJob(JobDriver):
             await asyncio.to_thread(created.remove)
 
     async def clean(self) -> None:
-        """Release the job's claims on its files."""
+        """Release the job's claims on its files and close their descriptors."""
         self._claims.release(self)
+        self._cleaned = True
+        if not self._running:
+            self._close_images()
+
+    def _close_images(self) -> None:
+        for image in self._images:
+            image.close()
 
     def creates(self) -> ImagePath | None:
         """The image this job creates, if any."""
@@ -49,8 +81,14 @@ class ImageJob(JobDriver):
 
     def created_files(self) -> Sequence[CreatedFile]:
         """The file this job creates: its path, and its inode once it exists."""
-        created = self._created
-        if created is not None:
-            return (CreatedFile(str(created.path), created.device, created.inode),)
         target = self.creates()
-        return () if target is None else (CreatedFile(str(target.real)),)
+        if target is None:
+            return ()
+        if self._created_path is None:
+            # The directory's descriptor knows where it is now (Linux: /proc).
+            directory = os.readlink(f"/proc/self/fd/{target.dir_fd}")
+            self._created_path = os.path.join(directory, target.base)
+        created = self._created
+        if created is None:
+            return (CreatedFile(self._created_path),)
+        return (CreatedFile(self._created_path, created.device, created.inode),)

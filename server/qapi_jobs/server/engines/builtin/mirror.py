@@ -24,7 +24,9 @@ from typing import ClassVar
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.copy import SourceShrankError
 from qapi_jobs.server.engines.builtin.copy_job import SIZE_MISMATCH, CopySpec, ImageCopyJob
+from qapi_jobs.server.engines.builtin.paths import ImagePath
 from qapi_jobs.server.engines.builtin.resync import Resync
+from qapi_jobs.server.engines.builtin.threads import run_to_completion
 from qapi_jobs.server.engines.builtin.transfer import copy_image, error_text, io_step, step_size
 from qapi_jobs.server.jobs.driver import JobContext, JobFailed
 
@@ -56,16 +58,12 @@ class SourceState:
         return same and not earlier.racy
 
 
-def look_at_source(fd: int, path: str) -> SourceState:
+def look_at_source(source: ImagePath) -> SourceState:
     """Read the open source's size and mtime, and whether its name still leads to it."""
+    assert source.fd is not None
     seen_ns = time.time_ns()
-    st = os.fstat(fd)
-    try:
-        named = os.stat(path, follow_symlinks=False)
-        replaced = (named.st_dev, named.st_ino) != (st.st_dev, st.st_ino)
-    except FileNotFoundError:
-        replaced = True
-    return SourceState(st.st_size, st.st_mtime_ns, seen_ns, replaced)
+    st = os.fstat(source.fd)
+    return SourceState(st.st_size, st.st_mtime_ns, seen_ns, not source.still_named())
 
 
 class MirrorDriver(ImageCopyJob):
@@ -87,32 +85,29 @@ class MirrorDriver(ImageCopyJob):
         self.granularity = granularity
         self.poll_interval = poll_interval
 
-    async def run(self, ctx: JobContext) -> None:
+    async def work(self, ctx: JobContext) -> None:
         """Mirror until job-complete (target then equals source) or a soft cancel."""
         images = await self.open_images(ctx)
-        try:
-            size = images.size
-            ctx.set_progress_total(size)
-            chunk = max(self.spec.chunk_size, self.granularity)
-            # Compare in whole granules.
-            resync = Resync(images.copier, self.granularity, chunk - chunk % self.granularity)
-            seen = await self._look(ctx, images.copier.source, size)
-            await copy_image(
-                ctx,
-                images.copier,
-                size,
-                chunk_size=self.spec.chunk_size,
-                unit=self.granularity,
-                target_is_blank=self.created_target,
-                source_name=self.spec.source.name,
-            )
-            seen = await self._converge(ctx, resync, size, seen)
-            await ctx.ready()
-            if await self._follow(ctx, resync, size, seen):
-                await self._pass(ctx, resync, size, stop_on_cancel=False)
-            await self.flush(ctx, images)
-        finally:
-            images.close()
+        size = images.size
+        ctx.set_progress_total(size)
+        chunk = max(self.spec.chunk_size, self.granularity)
+        # Compare in whole granules.
+        resync = Resync(images.copier, self.granularity, chunk - chunk % self.granularity)
+        seen = await self._look(ctx, size)
+        await copy_image(
+            ctx,
+            images.copier,
+            size,
+            chunk_size=self.spec.chunk_size,
+            unit=self.granularity,
+            target_is_blank=self.created_target,
+            source_name=self.spec.source.name,
+        )
+        seen = await self._converge(ctx, resync, size, seen)
+        await ctx.ready()
+        if await self._follow(ctx, resync, size, seen):
+            await self._pass(ctx, resync, size, stop_on_cancel=False)
+        await self.flush(ctx, images)
 
     async def _converge(
         self, ctx: JobContext, resync: Resync, size: int, seen: SourceState
@@ -123,7 +118,7 @@ class MirrorDriver(ImageCopyJob):
         read; the state returned plays that part for the caller.
         """
         while True:
-            now = await self._look(ctx, resync.source_fd, size)
+            now = await self._look(ctx, size)
             if now.unchanged_since(seen):
                 return seen
             if await self._pass(ctx, resync, size, stop_on_cancel=False) == 0:
@@ -140,16 +135,16 @@ class MirrorDriver(ImageCopyJob):
             await ctx.sleep(self.poll_interval)
             if ctx.cancelled or ctx.completion_requested:
                 continue
-            now = await self._look(ctx, resync.source_fd, size)
+            now = await self._look(ctx, size)
             if not now.unchanged_since(seen):
                 seen = now
                 await self._pass(ctx, resync, size, stop_on_cancel=True)
 
-    async def _look(self, ctx: JobContext, fd: int, size: int) -> SourceState:
+    async def _look(self, ctx: JobContext, size: int) -> SourceState:
         """Look at the source; fail the job if it was resized, deleted or replaced."""
         source = self.spec.source
         try:
-            state = await ctx.run_blocking(look_at_source, fd, str(source.real))
+            state = await run_to_completion(ctx, look_at_source, source)
         except OSError as exc:
             raise JobFailed(f"Could not read '{source.name}': {error_text(exc)}") from exc
         if state.replaced:
@@ -183,7 +178,7 @@ class MirrorDriver(ImageCopyJob):
             try:
                 runs = await io_step(ctx, resync.scan, start, length)
             except SourceShrankError as exc:
-                await self._look(ctx, resync.source_fd, size)
+                await self._look(ctx, size)
                 raise JobFailed(f"{SIZE_MISMATCH}: '{self.spec.source.name}' shrank") from exc
             if not runs:
                 continue

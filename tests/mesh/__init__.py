@@ -1,0 +1,1 @@
+"""Observability and the mesh: metrics, traces, a real gRPC proxy, connection age."""
