@@ -1,4 +1,4 @@
-"""Fixtures: an in-process server on an ephemeral localhost port, a channel and stubs."""
+"""Fixtures: an in-process server on an ephemeral localhost port and its events."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from qapi_jobs.server.grpc.app import JobsServer
-from qapi_jobs.server.grpc.config import ServerConfig
+from qapi_jobs.server.grpc.config import ServerConfig, StateConfig
 from tests.support.events import Events
 from tests.support.servers import server_config, start_server
 
 
 @pytest.fixture
 def config(data_dir: Path) -> ServerConfig:
-    return server_config(data_dir, shutdown_grace=2.0)
+    # In memory: these tests check the job semantics; tests/durable checks the store.
+    return server_config(data_dir, shutdown_grace=2.0, state=StateConfig(durable=False))
 
 
 @pytest.fixture

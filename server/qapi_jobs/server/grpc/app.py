@@ -45,11 +45,12 @@ from qapi_jobs.server.grpc.jobs_service import add_jobs_service
 from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
 from qapi_jobs.server.grpc.observability import Observability
 from qapi_jobs.server.grpc.owners import JobOwners
-from qapi_jobs.server.grpc.policy import load_policy
+from qapi_jobs.server.grpc.policy import Policy, load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
 from qapi_jobs.server.jobs.manager import JobManager
+from qapi_jobs.server.store import Store, StoreError, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +115,10 @@ class JobsServer:
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
         observability: Observability,
+        store: Store | None = None,
     ) -> None:
         self.config = config
+        self.store = store
         self.manager = manager
         self.engine = engine
         self.watch = watch
@@ -190,6 +193,8 @@ class JobsServer:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
             await self.observability.stop()
+            if self.store is not None:
+                await asyncio.to_thread(self.store.close)
             self._stopped.set()
             logger.info("stopped")
 
@@ -254,9 +259,11 @@ async def build_server(
 
     ``engine`` replaces the one ``config.engine`` names (tests use a tuned
     builtin engine).  Raises ConfigError for an unusable configuration
-    (unknown engine, missing data directory, unreadable TLS files) and
-    ListenError when an address cannot be bound.  ``tracer_provider``
-    turns tracing on (see :mod:`.tracing`).
+    (unknown engine, missing data directory, unreadable TLS files),
+    StoreError when the durable store cannot be opened (another server
+    owns the data directory, a damaged or foreign store file, a read-only
+    directory), and ListenError when an address cannot be bound.
+    ``tracer_provider`` turns tracing on (see :mod:`.tracing`).
     """
     if engine is None:
         engine = await asyncio.to_thread(make_engine, config)
@@ -265,11 +272,25 @@ async def build_server(
         credentials = await asyncio.to_thread(server_credentials, config.tls)
     policy = None if config.policy is None else await asyncio.to_thread(load_policy, config.policy)
     warn_if_exposed(config)
-    manager = JobManager(
-        event_retention=config.event_retention,
-        subscriber_max_lag=config.watch.max_lag,
-        limits=config.limits.jobs,
-    )
+    store = await _open_store(config)
+    try:
+        manager = await _job_manager(config, store)
+        return await _assemble(config, manager, engine, credentials, policy, tracer_provider, store)
+    except BaseException:
+        if store is not None:
+            await asyncio.to_thread(store.close)
+        raise
+
+
+async def _assemble(
+    config: ServerConfig,
+    manager: JobManager,
+    engine: Engine,
+    credentials: grpc.ServerCredentials | None,
+    policy: Policy | None,
+    tracer_provider: TracerProvider | None,
+    store: Store | None,
+) -> JobsServer:
     observability = Observability(manager, engine, config, SERVICES, tracer_provider)
     owners = JobOwners(
         lambda: [info.id for info in manager.query_jobs()],
@@ -306,7 +327,47 @@ async def build_server(
         server=server,
         addresses=addresses,
         observability=observability,
+        store=store,
     )
+
+
+async def _open_store(config: ServerConfig) -> Store | None:
+    if not config.state.durable:
+        return None
+    try:
+        return await asyncio.to_thread(
+            open_store, config.data_dir, power_loss=config.state.power_loss
+        )
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"cannot open the state store in {config.data_dir}: {exc}") from exc
+
+
+async def _job_manager(config: ServerConfig, store: Store | None) -> JobManager:
+    """The job manager, with the jobs and events of the store if there is one."""
+
+    def build() -> JobManager:
+        # Opening the event log reads the store: blocking work, in a thread.
+        return JobManager(
+            event_retention=config.event_retention,
+            subscriber_max_lag=config.watch.max_lag,
+            limits=config.limits.jobs,
+            journal=store,
+            event_max_age=config.state.event_max_age,
+        )
+
+    manager = await asyncio.to_thread(build)
+    if store is not None:
+        records = await asyncio.to_thread(store.load_jobs)
+        try:
+            await manager.restore(records)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StoreError(
+                f"the state store {store.path} holds a job record this server cannot read "
+                f"({exc!r}); move the store away or run the server that wrote it"
+            ) from exc
+    return manager
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})

@@ -37,6 +37,7 @@ from typing import Final
 
 from qapi_jobs.server.engines.builtin import beneath
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.store.layout import STATE_DIR_NAME
 
 NAME_MAX: Final = 255
 """The longest file name component Linux file systems accept, in bytes."""
@@ -304,6 +305,13 @@ class DataDir:
                 ErrorKind.INVALID_ARGUMENT,
                 f"Image path '{shown}' names the data directory itself, not an image file",
                 "INVALID_IMAGE_PATH",
+            )
+        if parts[0] == STATE_DIR_NAME:
+            raise _refusal(
+                ErrorKind.PERMISSION_DENIED,
+                f"Image path '{shown}' is inside the server's own state directory "
+                f"'{STATE_DIR_NAME}'; name an image elsewhere in the data directory",
+                "STATE_DIR_RESERVED",
             )
         return _Split(parts[:-1], parts[-1])
 
