@@ -11,7 +11,14 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import control_latency, copy_throughput, fanout, job_lifecycle, metrics_cost
+from bench import (
+    control_latency,
+    copy_throughput,
+    durability,
+    fanout,
+    job_lifecycle,
+    metrics_cost,
+)
 from bench.harness import RESULTS_DIR, BenchResult, Config, log
 
 Benchmark = Callable[[Config], Awaitable[BenchResult]]
@@ -21,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     fanout.NAME: fanout.run,
     job_lifecycle.NAME: job_lifecycle.run,
     copy_throughput.NAME: copy_throughput.run,
+    durability.NAME: durability.run,
     metrics_cost.NAME: metrics_cost.run,
 }
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from qapi_jobs.codegen.frontend import load_schema
 from qapi_jobs.codegen.model import Schema
 from qapi_jobs.server.engines.builtin import BuiltinEngine
+from qapi_jobs.server.grpc.app import JobsServer
+from qapi_jobs.v1 import service_pb2_grpc, watch_pb2_grpc
 from tests.support.images import MIB, make_dense
 from tests.support.paths import QEMU_SCHEMA
 from tests.support.pki import Pki, make_pki
@@ -70,3 +73,22 @@ def qemu_schema() -> Schema:
     if not QEMU_SCHEMA.exists():
         pytest.fail(f"{QEMU_SCHEMA} is missing; it is vendored test data (tests/data/README.md)")
     return load_schema(QEMU_SCHEMA)
+
+
+@pytest.fixture
+async def channel(server: JobsServer) -> AsyncIterator[grpc.aio.Channel]:
+    """A plaintext channel to the folder's ``server`` fixture."""
+    async with grpc.aio.insecure_channel(server.address) as open_channel:
+        yield open_channel
+
+
+@pytest.fixture
+def stub(channel: grpc.aio.Channel) -> service_pb2_grpc.JobsServiceAsyncStub:
+    """A JobsService stub on ``channel``."""
+    return service_pb2_grpc.JobsServiceStub(channel)
+
+
+@pytest.fixture
+def watch_stub(channel: grpc.aio.Channel) -> watch_pb2_grpc.WatchServiceAsyncStub:
+    """A WatchService stub on ``channel``."""
+    return watch_pb2_grpc.WatchServiceStub(channel)

@@ -81,6 +81,7 @@ def test_every_benchmark_wrote_one_document(smoke_results: dict[str, dict[str, A
         "fanout",
         "job_lifecycle",
         "copy_throughput",
+        "durability",
         "metrics_cost",
     }
     for document in smoke_results.values():
@@ -170,6 +171,23 @@ def test_copy_throughput(smoke_results: dict[str, dict[str, Any]]) -> None:
         for target in limit_targets:
             (row,) = _rows(document, kind="speed_limit", target=target, limit_mib_per_s=limit)
             assert {"measured_mib_per_s", "accuracy", "sampled_seconds"} <= set(row)
+
+
+def test_durability(smoke_results: dict[str, dict[str, Any]]) -> None:
+    document = smoke_results["durability"]
+    for operation in ("query-jobs", "job-pause", "job-resume"):
+        for log in ("store", "memory"):
+            (row,) = _rows(document, kind="control", operation=operation, log=log)
+            assert row["count"] > 0 and row["p50_us"] > 0
+        assert document["ratios"][f"{operation} p50 store/memory"] is not None
+    for phase in ("steady", "burst"):
+        for log in ("store", "memory"):
+            (row,) = _rows(document, kind="fanout", phase=phase, log=log)
+            assert row["missing_deliveries"] == 0
+            assert row["deliveries"] == row["events"] * document["parameters"]["watchers"]
+        assert f"fan-out {phase} CPU per delivery store/memory" in document["ratios"]
+    restarts = _rows(document, kind="restart")
+    assert len(restarts) == 4 and all(row["median_ms"] > 0 for row in restarts)
 
 
 def test_metrics_cost(smoke_results: dict[str, dict[str, Any]]) -> None:

@@ -35,7 +35,8 @@ WAIT = 30.0
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, free_port()).start()
+    # In memory, so that a restart loses the history (tests/durable: the durable store).
+    process = ServerProcess(tmp_path, free_port(), ["--no-store"]).start()
     try:
         yield process
     finally:

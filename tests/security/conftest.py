@@ -1,11 +1,10 @@
-"""Fixtures of the attack tests: data and outside directories, engines, a real server."""
+"""Fixtures of the attack tests: engines both ways of opening files, a manager, a real server."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from qapi_jobs.server.engines.builtin import BuiltinEngine, beneath
@@ -13,21 +12,6 @@ from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.grpc.app import JobsServer, build_server
 from qapi_jobs.server.grpc.config import ServerConfig
 from qapi_jobs.server.jobs.manager import JobManager
-from qapi_jobs.v1 import service_pb2_grpc, watch_pb2_grpc
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    path = tmp_path / "outside"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture(params=[True, False], ids=["openat2", "walk"])
@@ -66,19 +50,3 @@ async def server(config: ServerConfig) -> AsyncIterator[JobsServer]:
         yield jobs_server
     finally:
         await jobs_server.stop()
-
-
-@pytest.fixture
-async def channel(server: JobsServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(server.address) as open_channel:
-        yield open_channel
-
-
-@pytest.fixture
-def stub(channel: grpc.aio.Channel) -> service_pb2_grpc.JobsServiceAsyncStub:
-    return service_pb2_grpc.JobsServiceStub(channel)
-
-
-@pytest.fixture
-def watch_stub(channel: grpc.aio.Channel) -> watch_pb2_grpc.WatchServiceAsyncStub:
-    return watch_pb2_grpc.WatchServiceStub(channel)

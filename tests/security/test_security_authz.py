@@ -17,8 +17,8 @@ from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, TlsConfig
 from qapi_jobs.server.grpc.policy import load_policy
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
+from tests.support.pki import make_identities
 
-from .pki import make_pki
 from .support import failure, healthy, reason_of
 
 TOKEN = "s3cret-operator-token"
@@ -41,7 +41,7 @@ DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
+    return make_identities(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -1,23 +1,22 @@
-"""Fixtures: an in-process server on an ephemeral localhost port, a channel and stubs."""
+"""Fixtures: an in-process server on an ephemeral localhost port and its events."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from qapi_jobs.server.grpc.app import JobsServer
-from qapi_jobs.server.grpc.config import ServerConfig
-from qapi_jobs.v1 import service_pb2_grpc, watch_pb2_grpc
+from qapi_jobs.server.grpc.config import ServerConfig, StateConfig
 from tests.support.events import Events
 from tests.support.servers import server_config, start_server
 
 
 @pytest.fixture
 def config(data_dir: Path) -> ServerConfig:
-    return server_config(data_dir, shutdown_grace=2.0)
+    # In memory: these tests check the job semantics; tests/durable checks the store.
+    return server_config(data_dir, shutdown_grace=2.0, state=StateConfig(durable=False))
 
 
 @pytest.fixture
@@ -28,22 +27,6 @@ async def server(config: ServerConfig) -> AsyncIterator[JobsServer]:
     finally:
         await jobs_server.stop()
     assert jobs_server.manager.query_jobs() == []
-
-
-@pytest.fixture
-async def channel(server: JobsServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(server.address) as open_channel:
-        yield open_channel
-
-
-@pytest.fixture
-def stub(channel: grpc.aio.Channel) -> service_pb2_grpc.JobsServiceAsyncStub:
-    return service_pb2_grpc.JobsServiceStub(channel)
-
-
-@pytest.fixture
-def watch_stub(channel: grpc.aio.Channel) -> watch_pb2_grpc.WatchServiceAsyncStub:
-    return watch_pb2_grpc.WatchServiceStub(channel)
 
 
 @pytest.fixture

@@ -295,7 +295,7 @@ def test_require_client_auth_needs_a_ca(tmp_path: Path) -> None:
 
 def test_engines(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown engine 'qemu'"):
-        make_engine(ServerConfig(data_dir=tmp_path, engine="qemu"))  # a backend: make_backend
+        make_engine(ServerConfig(data_dir=tmp_path, engine="qemu"))  # see make_qemu_backend
     with pytest.raises(ConfigError, match="is not a directory"):
         make_engine(ServerConfig(data_dir=tmp_path / "missing"))
 

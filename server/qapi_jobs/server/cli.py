@@ -15,7 +15,9 @@ Exit codes, chosen not to clash with those of the client's commands
 (:mod:`qapi_jobs.client.cli.exitcodes`): 0 after a signal-triggered
 shutdown, 2 for a usage or configuration error (as for every command),
 11 when an address cannot be bound, 12 when the shutdown overran its grace
-period by far and was abandoned.
+period by far and was abandoned, 13 when the durable store cannot be used
+(another server owns the data directory, a damaged or foreign store file,
+a read-only data directory).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from qapi_jobs.server.grpc.config import (
     ConnectionAgeConfig,
     LimitsConfig,
     ServerConfig,
+    StateConfig,
     TlsConfig,
 )
 from qapi_jobs.server.grpc.logs import LOG_FORMATS, configure_logging
@@ -49,6 +52,7 @@ from qapi_jobs.server.grpc.tracing import provider_from_env
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.server.jobs.events import DEFAULT_RETENTION
 from qapi_jobs.server.jobs.limits import JobLimits
+from qapi_jobs.server.store import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 EXIT_CONFIG = 2
 EXIT_LISTEN = 11
 EXIT_STUCK = 12
+EXIT_STORE = 13
 SHUTDOWN_SLACK = 5.0
 """Seconds beyond the shutdown grace before a stuck shutdown is abandoned."""
 
@@ -204,6 +209,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="default shortest time between two WatchJobs snapshots (default: %(default)s)",
     )
+    _add_state_arguments(parser)
     tls = parser.add_argument_group("TLS and authorisation")
     tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="server certificate (PEM)")
     tls.add_argument("--tls-key", type=Path, metavar="FILE", help="server private key (PEM)")
@@ -253,6 +259,34 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         default="info",
         help="debug also logs every job event (default: %(default)s)",
+    )
+
+
+def _add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    state = parser.add_argument_group("durable state (docs/durability.md)")
+    state.add_argument(
+        "--no-store",
+        dest="durable",
+        action="store_false",
+        help="keep job records and events in memory only: a restart forgets them",
+    )
+    state.add_argument(
+        "--power-loss-safe",
+        action="store_true",
+        help="fsync every commit of the store, so a power cut loses nothing acknowledged "
+        "(slower: one disk flush per event loop iteration that published)",
+    )
+    state.add_argument(
+        "--event-max-age",
+        type=_positive_float,
+        metavar="S",
+        help="also drop events older than this many seconds (default: by count only)",
+    )
+
+
+def _state_config(args: argparse.Namespace) -> StateConfig:
+    return StateConfig(
+        durable=args.durable, power_loss=args.power_loss_safe, event_max_age=args.event_max_age
     )
 
 
@@ -325,6 +359,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         qemu_keep_daemon=args.qemu_keep_daemon,
         tls=tls,
         watch=watch,
+        state=_state_config(args),
         event_retention=args.event_retention,
         max_message_size=args.max_message_size,
         shutdown_grace=args.shutdown_grace,
@@ -354,6 +389,9 @@ async def serve(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return EXIT_LISTEN
+    except StoreError as exc:
+        print(f"{args.prog}: {exc}", file=sys.stderr)
+        return EXIT_STORE
     _raise_descriptor_limit(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -424,7 +462,7 @@ def build_parser(prog: str = "qapi-jobs-server") -> argparse.ArgumentParser:
         prog=prog,
         description="Run the qapi-jobs gRPC server until SIGTERM or SIGINT.",
         epilog="exit codes: 0 stopped by a signal, 2 usage or configuration error, "
-        "11 cannot listen, 12 shutdown abandoned",
+        "11 cannot listen, 12 shutdown abandoned, 13 state store unusable",
     )
     add_serve_arguments(parser)
     parser.set_defaults(prog=prog)

@@ -53,10 +53,11 @@ from qapi_jobs.server.grpc.jobs_service import add_jobs_service
 from qapi_jobs.server.grpc.logs import EVENTS_LOGGER, log_job_events
 from qapi_jobs.server.grpc.observability import Observability
 from qapi_jobs.server.grpc.owners import JobOwners
-from qapi_jobs.server.grpc.policy import load_policy
+from qapi_jobs.server.grpc.policy import Policy, load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
+from qapi_jobs.server.store import Store, StoreError, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class ListenError(OSError):
 def make_engine(config: ServerConfig) -> Engine:
     """The builtin engine, working in ``config``'s data directory (blocking: opens it).
 
-    The qemu engine has no Engine object: :func:`make_backend` builds its backend.
+    The qemu engine has no Engine object: :func:`make_qemu_backend` builds its backend.
     """
     if config.engine != "builtin":
         raise ConfigError(f"unknown engine {config.engine!r}")
@@ -94,23 +95,14 @@ def _data_dir(config: ServerConfig) -> DataDir:
     )
 
 
-async def make_backend(config: ServerConfig, engine: Engine | None = None) -> JobBackend:
-    """The job backend ``config.engine`` names; the qemu engine's daemon is started here.
+async def make_qemu_backend(config: ServerConfig) -> QemuJobs:
+    """The qemu engine's backend, its daemon started (or an earlier one taken over).
 
-    ``engine`` replaces the builtin engine ``config`` would make.  The
-    daemon is spawned before the gRPC server starts (forking a process
-    that runs gRPC threads is asking for trouble).
+    The daemon is spawned before the gRPC server starts (forking a process
+    that runs gRPC threads is asking for trouble).  The durable store is
+    the builtin engine's: QEMU keeps its jobs' state, and the engine's
+    journal lives with the daemon.
     """
-    retention, max_lag = config.event_retention, config.watch.max_lag
-    if engine is not None or config.engine != "qemu":
-        if engine is None:
-            engine = await asyncio.to_thread(make_engine, config)
-        return BuiltinJobs(
-            engine,
-            event_retention=retention,
-            subscriber_max_lag=max_lag,
-            limits=config.limits.jobs,
-        )
     try:
         binary = find_daemon(config.qemu_storage_daemon)
         data_dir = await asyncio.to_thread(_data_dir, config)
@@ -119,8 +111,8 @@ async def make_backend(config: ServerConfig, engine: Engine | None = None) -> Jo
         backend = QemuJobs(
             daemon,
             data_dir,
-            event_retention=retention,
-            subscriber_max_lag=max_lag,
+            event_retention=config.event_retention,
+            subscriber_max_lag=config.watch.max_lag,
             keep_daemon=config.qemu_keep_daemon,
         )
         await backend.open()
@@ -159,8 +151,10 @@ class JobsServer:
         server: grpc.aio.Server,
         addresses: tuple[str, ...],
         observability: Observability,
+        store: Store | None = None,
     ) -> None:
         self.config = config
+        self.store = store
         self.manager = manager
         """The job backend: the builtin job manager or the qemu engine's."""
         self.watch = watch
@@ -242,6 +236,8 @@ class JobsServer:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
             await self.observability.stop()
+            if self.store is not None:
+                await asyncio.to_thread(self.store.close)
             self._stopped.set()
             logger.info("stopped")
 
@@ -322,16 +318,40 @@ async def build_server(
 
     ``engine`` replaces the one ``config.engine`` names (tests use a tuned
     builtin engine).  Raises ConfigError for an unusable configuration
-    (unknown engine, missing data directory, unreadable TLS files) and
-    ListenError when an address cannot be bound.  ``tracer_provider``
-    turns tracing on (see :mod:`.tracing`).
+    (unknown engine, missing data directory, unreadable TLS files),
+    StoreError when the durable store cannot be opened (another server
+    owns the data directory, a damaged or foreign store file, a read-only
+    directory), and ListenError when an address cannot be bound.
+    ``tracer_provider`` turns tracing on (see :mod:`.tracing`).
     """
     credentials = None
     if config.tls is not None:
         credentials = await asyncio.to_thread(server_credentials, config.tls)
     policy = None if config.policy is None else await asyncio.to_thread(load_policy, config.policy)
     warn_if_exposed(config)
-    manager = await make_backend(config, engine)
+    if engine is None and config.engine == "qemu":
+        backend = await make_qemu_backend(config)
+        return await _assemble(config, backend, credentials, policy, tracer_provider, None)
+    if engine is None:
+        engine = await asyncio.to_thread(make_engine, config)
+    store = await _open_store(config)
+    try:
+        manager = await _job_manager(config, engine, store)
+        return await _assemble(config, manager, credentials, policy, tracer_provider, store)
+    except BaseException:
+        if store is not None:
+            await asyncio.to_thread(store.close)
+        raise
+
+
+async def _assemble(
+    config: ServerConfig,
+    manager: JobBackend,
+    credentials: grpc.ServerCredentials | None,
+    policy: Policy | None,
+    tracer_provider: TracerProvider | None,
+    store: Store | None,
+) -> JobsServer:
     observability = Observability(manager, manager, config, SERVICES, tracer_provider)
     owners = JobOwners(
         lambda: [info.id for info in manager.query_jobs()],
@@ -367,7 +387,48 @@ async def build_server(
         server=server,
         addresses=addresses,
         observability=observability,
+        store=store,
     )
+
+
+async def _open_store(config: ServerConfig) -> Store | None:
+    if not config.state.durable:
+        return None
+    try:
+        return await asyncio.to_thread(
+            open_store, config.data_dir, power_loss=config.state.power_loss
+        )
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"cannot open the state store in {config.data_dir}: {exc}") from exc
+
+
+async def _job_manager(config: ServerConfig, engine: Engine, store: Store | None) -> BuiltinJobs:
+    """The builtin backend, with the jobs and events of the store if there is one."""
+
+    def build() -> BuiltinJobs:
+        # Opening the event log reads the store: blocking work, in a thread.
+        return BuiltinJobs(
+            engine,
+            event_retention=config.event_retention,
+            subscriber_max_lag=config.watch.max_lag,
+            limits=config.limits.jobs,
+            journal=store,
+            event_max_age=config.state.event_max_age,
+        )
+
+    manager = await asyncio.to_thread(build)
+    if store is not None:
+        records = await asyncio.to_thread(store.load_jobs)
+        try:
+            await manager.restore(records)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StoreError(
+                f"the state store {store.path} holds a job record this server cannot read "
+                f"({exc!r}); move the store away or run the server that wrote it"
+            ) from exc
+    return manager
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})

@@ -109,6 +109,28 @@ class KeepaliveConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StateConfig:
+    """Where job records and events live (see docs/durability.md).
+
+    ``durable``: in the store inside the data directory, surviving restarts
+    and crashes; otherwise in memory only.  ``power_loss``: an fsync per
+    commit, so that even a power cut loses nothing acknowledged.
+    ``event_max_age``: seconds after which events are dropped even within
+    the retention count (None: by count only).
+    """
+
+    durable: bool = True
+    power_loss: bool = False
+    event_max_age: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_max_age is not None:
+            _in_range("event max age", self.event_max_age, 1.0, 10 * 365 * MAX_INTERVAL)
+        if self.power_loss and not self.durable:
+            raise ConfigError("power-loss durability needs the durable store")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConnectionAgeConfig:
     """Connections older than ``max_age`` seconds get GOAWAY, so that clients
     spread over new backends; calls still open on them get ``grace`` seconds
@@ -147,6 +169,7 @@ class ServerConfig:
     tls: TlsConfig | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
     keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     event_retention: int = DEFAULT_RETENTION
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE

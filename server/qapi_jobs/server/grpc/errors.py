@@ -37,7 +37,7 @@ _CODES: dict[ErrorKind, int] = {
 
 # Refusals that say "not here, not now" rather than "not in this state":
 # a client should retry them elsewhere (another replica), so UNAVAILABLE.
-_UNAVAILABLE_REASONS = frozenset({"SHUTTING_DOWN"})
+_UNAVAILABLE_REASONS = frozenset({"SHUTTING_DOWN", "STATE_NOT_WRITABLE"})
 
 
 def error_status(

@@ -159,3 +159,7 @@ class ManagedJobContext(JobContext):
     async def run_blocking(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn(*args)`` in a worker thread."""
         return await asyncio.to_thread(fn, *args)
+
+    def files_changed(self) -> None:
+        """Stage the job's record again: the files it created changed."""
+        self._recorder.save(self._job)

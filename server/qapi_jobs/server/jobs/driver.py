@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 _T = TypeVar("_T")
@@ -32,6 +33,19 @@ class JobCancelled(Exception):
 
 class JobFailed(Exception):
     """Raised by a driver to fail its job; the message becomes the job's error."""
+
+
+@dataclass(frozen=True)
+class CreatedFile:
+    """A file a job creates, by absolute path; ``device`` and ``inode`` once it exists.
+
+    The durable store keeps these so that a job the server stopped while it
+    ran can have its half-made files removed after a restart.
+    """
+
+    path: str
+    device: int | None = None
+    inode: int | None = None
 
 
 class IoOperation(enum.Enum):
@@ -134,6 +148,12 @@ class JobContext(ABC):
     async def run_blocking(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run blocking work (file I/O) in a worker thread and return its result."""
 
+    def files_changed(self) -> None:
+        """Tell the manager that :meth:`JobDriver.created_files` changed (a file now exists).
+
+        The manager records it durably before the job's next status change.
+        """
+
 
 class JobDriver(ABC):
     """The work of one job.  Subclasses implement :meth:`run`."""
@@ -171,3 +191,11 @@ class JobDriver(ABC):
 
     async def clean(self) -> None:
         """Release resources; called last, whatever the outcome."""
+
+    def created_files(self) -> Sequence[CreatedFile]:
+        """The files this job creates, which must not outlive it if it fails.
+
+        Known before the job runs (path only), then with device and inode once
+        created; a restarted server removes them for a job it stopped while it ran.
+        """
+        return ()

@@ -11,19 +11,32 @@ Once that distance exceeds its limit, or the events it still needs have
 been overwritten, its next read raises :class:`SubscriberDropped`, which
 names the sequence number to resume from.
 
-The log's ``instance_id`` is random per process, so a client holding a
-sequence number can tell that it belongs to a server that has restarted.
+Without a journal the log lives in memory and its ``instance_id`` is
+random per process, so a client holding a sequence number can tell that it
+belongs to a server that has restarted.  With an :class:`EventJournal` (the
+durable store) the log starts where the journal ended, under the journal's
+stable identity, and every event is written to the journal before any
+subscriber can see it: events published during one loop iteration are
+written together in one commit at its end (group commit), and only then
+does :attr:`EventLog.last_seq`, the newest event subscribers see, move on.
+The events of earlier processes stay in the journal and are read from it
+when a subscriber resumes that far back, so a restart does not wait for
+the whole retained history to be loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
+import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
+from typing import Protocol
 
 from qapi_jobs.server.jobs.notify import WakeList
 
@@ -37,6 +50,13 @@ BLOCK_JOB_ERROR = "BLOCK_JOB_ERROR"
 DEFAULT_RETENTION = 10_000
 DEFAULT_MAX_LAG = 1_000
 DEFAULT_BATCH = 256
+RETRY_WRITE_AFTER = 0.5
+"""Seconds before a journal write that failed (disk full, I/O error) is tried again."""
+
+logger = logging.getLogger(__name__)
+
+JobRecordData = Mapping[str, object]
+"""A job's durable record, as :mod:`~qapi_jobs.server.jobs.records` writes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +79,41 @@ class EventRecord:
                 "microseconds": int((self.timestamp - seconds) * 1_000_000),
             },
         }
+
+
+class JournalError(Exception):
+    """The journal could not write; the message says why and what to do."""
+
+
+class EventJournal(Protocol):
+    """Durable storage under an :class:`EventLog` (the store implements it)."""
+
+    @property
+    def log_id(self) -> str:
+        """The log's identity; stays the same across restarts."""
+
+    @property
+    def last_seq(self) -> int:
+        """The newest sequence number written (0 for a new journal)."""
+
+    @property
+    def oldest_seq(self) -> int:
+        """The oldest sequence number still held (``last_seq + 1`` when empty)."""
+
+    def read_events(self, first: int, last: int) -> list[EventRecord]:
+        """The held events from ``first`` to ``last`` (both included), oldest first."""
+
+    def timestamps(self, first: int) -> list[float]:
+        """The timestamps of the held events from ``first`` on, oldest first."""
+
+    def append(
+        self,
+        events: Sequence[EventRecord],
+        jobs: Mapping[str, JobRecordData | None],
+        keep_from: int,
+    ) -> None:
+        """Write events and job records (None deletes one) atomically; drop events
+        older than ``keep_from``.  Raises JournalError when the write fails."""
 
 
 class EventsExpired(LookupError):
@@ -101,31 +156,75 @@ class EventLog:
         max_lag: int = DEFAULT_MAX_LAG,
         clock: Callable[[], float] = time.time,
         instance_id: str | None = None,
+        journal: EventJournal | None = None,
+        max_age: float | None = None,
     ) -> None:
+        """``max_age`` (seconds) also retires events by age; ``journal`` makes the log durable."""
         if retention < 1:
             raise ValueError("retention must be at least 1")
         if max_lag < 1:
             raise ValueError("max_lag must be at least 1")
+        if max_age is not None and max_age <= 0:
+            raise ValueError("max_age must be positive")
+        if journal is not None:
+            instance_id = journal.log_id
         self.instance_id = instance_id or uuid.uuid4().hex
         self.retention = retention
         self.max_lag = max_lag
+        self.max_age = max_age
         self._clock = clock
         self._ring: list[EventRecord | None] = [None] * retention
         self._last_seq = 0
+        """The newest event subscribers may see (written to the journal, if any)."""
+        self._issued = 0
+        """The newest event published."""
+        self._floor = 1
+        """No event older than this is retained (age, or what the journal still had)."""
+        self._base = 1
+        """The oldest event in memory; older retained ones are in the journal only."""
+        self._journal_times: list[float] = []
+        """With max_age: timestamps of the events in the journal only, from _floor on."""
+        self._journal = journal
+        self._unwritten: list[EventRecord] = []
+        self._staged_jobs: dict[str, JobRecordData | None] = {}
+        self._flush_scheduled = False
+        self._written: asyncio.Future[None] | None = None
+        """Resolved by the next write (for :meth:`written`)."""
+        self._write_error: JournalError | None = None
         self._closed = False
         self._waiters = WakeList()
         self._open: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._listeners: list[Callable[[EventRecord], None]] = []
+        if journal is not None:
+            self._restore(journal)
+
+    def _restore(self, journal: EventJournal) -> None:
+        self._last_seq = self._issued = journal.last_seq
+        self._base = self._issued + 1
+        self._floor = max(journal.oldest_seq, self._issued - self.retention + 1)
+        if self.max_age is not None:
+            self._journal_times = journal.timestamps(self._floor)
+        self._expire_by_age()
 
     @property
     def last_seq(self) -> int:
-        """Sequence number of the newest event (0 before the first one)."""
+        """Sequence number of the newest event subscribers can see (0 before the first one)."""
         return self._last_seq
 
     @property
     def oldest_seq(self) -> int:
         """Sequence number of the oldest retained event (``last_seq + 1`` when empty)."""
-        return max(1, self._last_seq - self.retention + 1) if self._last_seq else 1
+        return max(self._floor, self._issued - self.retention + 1)
+
+    @property
+    def durable(self) -> bool:
+        """Whether events (and staged job records) go to a journal."""
+        return self._journal is not None
+
+    @property
+    def write_error(self) -> JournalError | None:
+        """Why the last journal write failed, while writes keep failing (None: all written)."""
+        return self._write_error
 
     @property
     def closed(self) -> bool:
@@ -138,13 +237,23 @@ class EventLog:
         return len(self._open)
 
     def publish(self, name: str, data: Mapping[str, object]) -> EventRecord:
-        """Append an event, wake waiting subscribers and return the record."""
-        self._last_seq += 1
-        record = EventRecord(self._last_seq, self._clock(), name, MappingProxyType(dict(data)))
+        """Append an event and return the record.
+
+        Without a journal, waiting subscribers are woken at once; with one,
+        once the event is written (see :meth:`flush`).
+        """
+        self._issued += 1
+        record = EventRecord(self._issued, self._clock(), name, MappingProxyType(dict(data)))
         self._ring[(record.seq - 1) % self.retention] = record
         for listener in self._listeners:
             listener(record)
-        self._waiters.wake_all()
+        if self._journal is None:
+            self._last_seq = record.seq
+            self._expire_by_age()
+            self._waiters.wake_all()
+        else:
+            self._unwritten.append(record)
+            self._schedule_flush()
         return record
 
     def add_listener(self, listener: Callable[[EventRecord], None]) -> None:
@@ -156,6 +265,110 @@ class EventLog:
         """
         self._listeners.append(listener)
 
+    def stage_job(self, job_id: str, record: JobRecordData | None) -> None:
+        """Have the next journal write store ``record`` for the job (None: forget it).
+
+        Does nothing without a journal.
+        """
+        if self._journal is not None:
+            self._staged_jobs[job_id] = record
+            self._schedule_flush()
+
+    async def written(self) -> None:
+        """Return once everything published so far is written (at the next group commit).
+
+        Raises JournalError if that write fails.
+        """
+        if self._journal is None or not (self._unwritten or self._staged_jobs):
+            return
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+            self._written.add_done_callback(_retrieve)
+            self._schedule_flush()
+        await asyncio.shield(self._written)
+
+    def flush(self) -> None:
+        """Write what was published or staged since the last write, then show it to subscribers.
+
+        Raises JournalError if the journal refused the write; the events then
+        stay unwritten and invisible, and the write is retried shortly.
+        """
+        journal = self._journal
+        if journal is None or not (self._unwritten or self._staged_jobs):
+            return
+        self._expire_by_age()
+        try:
+            journal.append(self._unwritten, self._staged_jobs, self.oldest_seq)
+        except JournalError as exc:
+            if self._write_error is None:
+                logger.error("events and job records cannot be written: %s", exc)
+            self._write_error = exc
+            self._settle_written(exc)
+            self._retry_later()
+            raise
+        if self._write_error is not None:
+            logger.warning("events and job records are written again")
+            self._write_error = None
+        self._unwritten = []
+        self._staged_jobs = {}
+        self._last_seq = self._issued
+        self._settle_written(None)
+        self._waiters.wake_all()
+
+    def _settle_written(self, error: JournalError | None) -> None:
+        waiter, self._written = self._written, None
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._scheduled_flush)
+
+    def _retry_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_later(RETRY_WRITE_AFTER, self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        with contextlib.suppress(JournalError):  # logged and retried by flush
+            self.flush()
+
+    def _expire_by_age(self) -> None:
+        if self.max_age is None:
+            return
+        cutoff = self._clock() - self.max_age
+        ring, size = self._ring, self.retention
+        seq = self.oldest_seq
+        if seq < self._base:
+            # Timestamps ascend with sequence numbers: the first young enough one.
+            start = self._base - len(self._journal_times)
+            index = bisect.bisect_left(self._journal_times, cutoff, lo=max(0, seq - start))
+            seq = start + index
+            if seq < self._base:
+                self._floor = seq
+                return
+        while seq <= self._last_seq:
+            record = ring[(seq - 1) % size]
+            if record is None or record.timestamp >= cutoff:
+                break
+            seq += 1
+        self._floor = seq
+
     def events_after(self, after_seq: int, limit: int | None = None) -> list[EventRecord]:
         """The retained events with ``seq > after_seq``, oldest first, at most ``limit``.
 
@@ -164,8 +377,21 @@ class EventLog:
         """
         self._check_cursor(after_seq)
         last = self._last_seq if limit is None else min(self._last_seq, after_seq + limit)
+        older: list[EventRecord] = []
+        if after_seq + 1 < self._base and self._journal is not None:
+            # Events of an earlier process: read from the journal (a rare, far resume).
+            older = self._journal.read_events(after_seq + 1, min(last, self._base - 1))
+            after_seq = min(last, self._base - 1)
         ring, size = self._ring, self.retention
-        return [_present(ring[(seq - 1) % size]) for seq in range(after_seq + 1, last + 1)]
+        return older + [_present(ring[(seq - 1) % size]) for seq in range(after_seq + 1, last + 1)]
+
+    def newest_first(self, chunk: int = 1000) -> Iterator[EventRecord]:
+        """The retained events that subscribers can see, newest first."""
+        last = self._last_seq
+        while last >= self.oldest_seq:
+            first = max(self.oldest_seq, last - chunk + 1)
+            yield from reversed(self.events_after(first - 1, last - first + 1))
+            last = first - 1
 
     def subscribe(
         self, after_seq: int | None = None, *, max_lag: int | None = None
@@ -201,6 +427,12 @@ class EventLog:
 
     def _forget(self, subscription: Subscription) -> None:
         self._open.discard(subscription)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A waiter cancelled meanwhile must not leave the error unretrieved.
+    if not future.cancelled():
+        future.exception()
 
 
 def _present(record: EventRecord | None) -> EventRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -102,6 +103,12 @@ class Job:
         self.on_source_error = spec.on_source_error
         self.on_target_error = spec.on_target_error
         self.limiter = limiter
+        self.created_at = time.time()
+        """Wall-clock time of creation (tells a file the job created from an older one)."""
+        self.interrupt_message: str | None = None
+        """The error to give the job if it is cancelled because the server stops."""
+        self.interrupted = False
+        """Cancelled because the server stopped: its record stays until dismissed."""
 
         self.status = JobStatus.UNDEFINED
         self.pause_count = 1

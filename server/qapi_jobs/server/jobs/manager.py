@@ -21,13 +21,15 @@ caused by block-layer drains rather than by the job model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from qapi_jobs.server.jobs import records as job_records
 from qapi_jobs.server.jobs import refusals
 from qapi_jobs.server.jobs.context import ManagedJobContext
 from qapi_jobs.server.jobs.driver import JobCancelled, JobDriver, JobFailed
@@ -35,7 +37,10 @@ from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.events import (
     DEFAULT_MAX_LAG,
     DEFAULT_RETENTION,
+    JOB_STATUS_CHANGE,
+    EventJournal,
     EventLog,
+    JournalError,
     Subscription,
 )
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
@@ -94,14 +99,23 @@ class JobManager:
         monotonic: Callable[[], float] = time.monotonic,
         instance_id: str | None = None,
         limits: JobLimits | None = None,
+        journal: EventJournal | None = None,
+        event_max_age: float | None = None,
     ) -> None:
-        """``clock`` stamps events; ``monotonic`` drives the rate limiters."""
+        """``clock`` stamps events; ``monotonic`` drives the rate limiters.
+
+        With a ``journal`` (the durable store) events and job records are
+        written before anyone sees them, and :meth:`restore` brings back
+        the jobs of a previous process.
+        """
         self.limits = limits or JobLimits()
         self.events = EventLog(
             retention=event_retention,
             max_lag=subscriber_max_lag,
             clock=clock,
             instance_id=instance_id,
+            journal=journal,
+            max_age=event_max_age,
         )
         self._changes = ChangeCounter()
         self._recorder = JobRecorder(self.events, self._changes)
@@ -132,7 +146,7 @@ class JobManager:
         """
         if self._closing:
             raise refusals.shutting_down()
-        async with self._lock:
+        async with self._command():
             shared = JobTxn() if grouped else None
             created: list[Job] = []
             try:
@@ -241,7 +255,8 @@ class JobManager:
 
     def _update_rc(self, job: Job) -> None:
         if job.ret == 0 and job.is_cancelled:
-            job.set_failure(errno.ECANCELED, None)
+            job.set_failure(errno.ECANCELED, job.interrupt_message)
+            job.interrupted = job.interrupt_message is not None
         if job.ret:
             job.publish_error()
             self._recorder.transition(job, JobStatus.ABORTING)
@@ -296,7 +311,8 @@ class JobManager:
                 self._recorder.completed(job)
         _txn_of(job).remove(job)
         self._recorder.transition(job, JobStatus.CONCLUDED)
-        if job.auto_dismiss or not job.started:
+        # A job the server stopped keeps its record and error until dismissed.
+        if (job.auto_dismiss and not job.interrupted) or not job.started:
             self._dismiss(job)
 
     @staticmethod
@@ -384,36 +400,51 @@ class JobManager:
 
     # -------------------------------------------------------------- commands
 
+    @contextlib.asynccontextmanager
+    async def _command(self) -> AsyncIterator[None]:
+        """Run a command under the lock; it returns once its events are written.
+
+        The wait is outside the lock, so that the commands of one loop
+        iteration share one commit.  A command fails (STATE_NOT_WRITABLE) if
+        its events cannot be written.
+        """
+        async with self._lock:
+            yield
+        try:
+            await self.events.written()
+        except JournalError as exc:
+            raise refusals.state_not_writable(str(exc)) from exc
+
     async def job_pause(self, job_id: str) -> None:
         """job-pause: request a user pause, honoured at the job's next pause point."""
-        async with self._lock:
+        async with self._command():
             self._user_pause(self._find(job_id))
 
     async def block_job_pause(self, device: str) -> None:
         """block-job-pause: as :meth:`job_pause`, for block jobs only."""
-        async with self._lock:
+        async with self._command():
             self._user_pause(self._find_block(device))
 
     async def job_resume(self, job_id: str) -> None:
         """job-resume: drop the user pause (and clear a block job's io-status)."""
-        async with self._lock:
+        async with self._command():
             self._user_resume(self._find(job_id))
 
     async def block_job_resume(self, device: str) -> None:
         """block-job-resume: as :meth:`job_resume`, for block jobs only."""
-        async with self._lock:
+        async with self._command():
             self._user_resume(self._find_block(device))
 
     async def job_cancel(self, job_id: str) -> None:
         """job-cancel: always a hard cancel."""
-        async with self._lock:
+        async with self._command():
             job = self._find(job_id)
             self._check_verb(job, JobVerb.CANCEL)
             await self._cancel(job, force=True)
 
     async def block_job_cancel(self, device: str, force: bool = False) -> None:
         """block-job-cancel: soft unless ``force`` (soft only matters for READY mirrors)."""
-        async with self._lock:
+        async with self._command():
             job = self._find_block(device)
             if job.user_paused and not force:
                 raise refusals.currently_paused(job.id, job.status)
@@ -422,45 +453,45 @@ class JobManager:
 
     async def job_complete(self, job_id: str) -> None:
         """job-complete: tell a READY/STANDBY converging job to finish."""
-        async with self._lock:
+        async with self._command():
             self._complete(self._find(job_id))
 
     async def block_job_complete(self, device: str) -> None:
         """block-job-complete: as :meth:`job_complete`, for block jobs only."""
-        async with self._lock:
+        async with self._command():
             self._complete(self._find_block(device))
 
     async def job_finalize(self, job_id: str) -> None:
         """job-finalize: finalize the whole transaction of a PENDING job."""
-        async with self._lock:
+        async with self._command():
             job = self._find(job_id)
             self._check_verb(job, JobVerb.FINALIZE)
             await self._do_finalize(job)
 
     async def block_job_finalize(self, job_id: str) -> None:
         """block-job-finalize: as :meth:`job_finalize`, for block jobs only."""
-        async with self._lock:
+        async with self._command():
             job = self._find_block(job_id)
             self._check_verb(job, JobVerb.FINALIZE)
             await self._do_finalize(job)
 
     async def job_dismiss(self, job_id: str) -> None:
         """job-dismiss: remove a CONCLUDED job (``null``)."""
-        async with self._lock:
+        async with self._command():
             job = self._find(job_id)
             self._check_verb(job, JobVerb.DISMISS)
             self._dismiss(job)
 
     async def block_job_dismiss(self, job_id: str) -> None:
         """block-job-dismiss: as :meth:`job_dismiss`, for block jobs only."""
-        async with self._lock:
+        async with self._command():
             job = self._find_block(job_id)
             self._check_verb(job, JobVerb.DISMISS)
             self._dismiss(job)
 
     async def block_job_set_speed(self, device: str, speed: int) -> None:
         """block-job-set-speed: change the limit (bytes/s, 0 = none); no event."""
-        async with self._lock:
+        async with self._command():
             job = self._find_block(device)
             self._check_verb(job, JobVerb.SET_SPEED)
             if speed < 0:
@@ -539,6 +570,8 @@ class JobManager:
 
     def snapshot(self) -> Snapshot:
         """Every job now, with the sequence number of the last event reflected."""
+        with contextlib.suppress(JournalError):
+            self.events.flush()  # else the snapshot shows changes that have no event yet
         return Snapshot(
             instance_id=self.events.instance_id,
             last_seq=self.events.last_seq,
@@ -562,7 +595,7 @@ class JobManager:
 
     @property
     def instance_id(self) -> str:
-        """Random per manager; tells clients that sequence numbers restarted."""
+        """The event log's identity: random per manager, or the durable store's."""
         return self.events.instance_id
 
     @property
@@ -573,6 +606,57 @@ class JobManager:
     async def wait_for_change(self, after_version: int) -> int:
         """Wait until :attr:`change_version` exceeds ``after_version``; return it."""
         return await self._changes.wait_beyond(after_version)
+
+    # --------------------------------------------------------------- restore
+
+    async def restore(self, records: Sequence[Mapping[str, object]]) -> None:
+        """Bring back the jobs of the records a previous process wrote, before serving.
+
+        CONCLUDED and PENDING jobs come back as they were.  A transaction
+        with a job that was still running (the process was killed) is
+        aborted as on cancel: its jobs conclude with the error
+        :data:`~qapi_jobs.server.jobs.records.INTERRUPTED`, with the events
+        that say so, and the files they created are removed.
+        """
+        transactions: dict[object, JobTxn] = {}
+        interrupted: list[JobTxn] = []
+        for data in records:
+            job, key = job_records.restored_job(data)
+            self._jobs[job.id] = job
+            if job.status is JobStatus.CONCLUDED:
+                continue
+            txn = transactions.setdefault(key if key is not None else job.id, JobTxn())
+            txn.add(job)
+            if job.status is not JobStatus.PENDING and txn not in interrupted:
+                interrupted.append(txn)
+        self._last_statuses([job for txn in interrupted for job in txn.members])
+        async with self._command():
+            for txn in interrupted:
+                for member in txn.members:
+                    # A parked job leaves its pause point before it aborts.
+                    if member.status is JobStatus.PAUSED:
+                        self._recorder.transition(member, JobStatus.RUNNING)
+                    elif member.status is JobStatus.STANDBY:
+                        self._recorder.transition(member, JobStatus.READY)
+                    member.interrupt_message = job_records.INTERRUPTED
+                    member.cancelled = member.force_cancel = True
+                await self._txn_abort(txn.members[0])
+
+    def _last_statuses(self, jobs: Sequence[Job]) -> None:
+        """Give running jobs the status their last event names.
+
+        A record is not rewritten when a running job only pauses, resumes,
+        goes ready or standby (see JobRecorder); the event log knows which
+        of these it was in last.
+        """
+        live = {job.id: job for job in jobs if job.status in job_records.LIVE_STATES}
+        for record in self.events.newest_first():
+            if not live:
+                return
+            if record.name == JOB_STATUS_CHANGE:
+                job = live.pop(str(record.data["id"]), None)
+                if job is not None:
+                    job.set_status(JobStatus(record.data["status"]))
 
     # -------------------------------------------------------------- shutdown
 
@@ -588,6 +672,9 @@ class JobManager:
         """
         self._closing = True
         self._deadline = asyncio.get_running_loop().time() + grace
+        if self.events.durable:
+            await self._stop_jobs()
+            return
         while self._jobs:
             job = next(self._newest_first())
             async with self._lock:
@@ -598,6 +685,33 @@ class JobManager:
                 # The job's task completes it under the lock; queue behind it.
                 async with self._lock:
                     pass
+        self.events.close()
+
+    async def _stop_jobs(self) -> None:
+        """Shutdown with a durable store: stop what runs, keep every record.
+
+        Running jobs are cancelled (their created files removed) and end
+        CONCLUDED with the error INTERRUPTED; PENDING and CONCLUDED jobs
+        stay as they are, for the next process.
+        """
+        for job in self._jobs.values():
+            job.interrupt_message = job_records.INTERRUPTED
+        for job in list(self._newest_first()):
+            if self._jobs.get(job.id) is not job or job.is_completed:
+                continue
+            async with self._lock:
+                if self._jobs.get(job.id) is job and not job.is_completed:
+                    await self._cancel(job, force=True)
+            if self._jobs.get(job.id) is job and not job.run_done.is_set():
+                await self._wait_run_done(job)
+            async with self._lock:
+                pass  # the job's task completes it under the lock; queue behind it
+        async with self._lock:
+            pass  # and a transaction that was finalizing
+        try:
+            self.events.flush()
+        except JournalError:
+            logger.error("the last events could not be written before the shutdown")
         self.events.close()
 
 

@@ -3,12 +3,14 @@
 Both the manager and the drivers' contexts change jobs through a
 :class:`JobRecorder`, so every status change is checked against the
 transition table and published in the same step, and every visible change
-bumps the change counter that progress watchers wait on.
+bumps the change counter that progress watchers wait on.  With a durable
+event log, each status change also stages the job's record, so that the
+record and the event reach the store in the same commit.
 """
 
 from __future__ import annotations
 
-from qapi_jobs.server.jobs import events, info
+from qapi_jobs.server.jobs import events, info, records
 from qapi_jobs.server.jobs.driver import IoOperation
 from qapi_jobs.server.jobs.events import EventLog
 from qapi_jobs.server.jobs.job import Job
@@ -31,7 +33,15 @@ class JobRecorder:
         job.set_status(status)
         if old is not status:
             self.log.publish(events.JOB_STATUS_CHANGE, info.status_change_data(job))
+            if old not in records.LIVE_STATES or status not in records.LIVE_STATES:
+                self.save(job)
         self.changes.bump()
+
+    def save(self, job: Job) -> None:
+        """Stage the job's durable record (a NULL job's is deleted); no-op in memory."""
+        if self.log.durable:
+            record = None if job.status is JobStatus.NULL else records.record_of(job)
+            self.log.stage_job(job.id, record)
 
     def changed(self) -> None:
         """Note a change that has no event (progress, speed, io-status)."""

@@ -169,3 +169,13 @@ def shutting_down() -> JobError:
         "The job manager is shutting down",
         reason="SHUTTING_DOWN",
     )
+
+
+def state_not_writable(reason: str) -> JobError:
+    """The durable store refused to record what a command did."""
+    return JobError(
+        ErrorKind.WRONG_STATE,
+        f"The server could not record this change durably: {reason}",
+        reason="STATE_NOT_WRITABLE",
+        hint="Free space in the data directory or make it writable, then retry.",
+    )

@@ -80,7 +80,14 @@ class ImageCopyJob(ImageJob):
         does the rest.  Raises JobFailed with a QEMU-style message if the
         target cannot be had.
         """
-        return await run_to_completion(ctx, self._open_images)
+        images = await run_to_completion(ctx, self._open_images)
+        if self._created is not None:
+            ctx.files_changed()
+        return images
+
+    def creates(self) -> ImagePath | None:
+        """The target, when the job creates it."""
+        return self.spec.target if self.spec.create_target else None
 
     def _open_images(self) -> OpenImages:
         # Runs in a worker thread.

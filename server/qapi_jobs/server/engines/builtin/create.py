@@ -81,6 +81,10 @@ class CreateDriver(ImageJob):
             await run_to_completion(ctx, self._create_whole)
             ctx.add_progress(spec.size)
 
+    def creates(self) -> ImagePath:
+        """The new image."""
+        return self.spec.target
+
     def _create_whole(self) -> None:
         # Runs in a worker thread: all of the work for "off" and "falloc".
         spec = self.spec
@@ -93,6 +97,7 @@ class CreateDriver(ImageJob):
         size = self.spec.size
         # The image grows as its zeros are written, so it starts empty.
         fd = await run_to_completion(ctx, self._create_file, 0)
+        ctx.files_changed()
         zeros = memoryview(bytes(min(self.spec.chunk_size, max(size, 1))))
         offset = 0
         while offset < size:

@@ -14,13 +14,14 @@ descriptor closed under a working thread could be reused for another file.
 from __future__ import annotations
 
 import asyncio
+import os
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from qapi_jobs.server.engines.builtin import files
 from qapi_jobs.server.engines.builtin.claims import PathClaims
 from qapi_jobs.server.engines.builtin.paths import ImagePath
-from qapi_jobs.server.jobs.driver import JobContext, JobDriver, JobFailed
+from qapi_jobs.server.jobs.driver import CreatedFile, JobContext, JobDriver, JobFailed
 from qapi_jobs.server.jobs.errors import JobError
 
 
@@ -33,6 +34,7 @@ class ImageJob(JobDriver):
         self._created: files.CreatedFile | None = None
         self._running = False
         self._cleaned = False
+        self._created_path: str | None = None
 
     async def run(self, ctx: JobContext) -> None:
         """Claim the images and do the job's work (see :meth:`work`)."""
@@ -72,3 +74,21 @@ class ImageJob(JobDriver):
     def _close_images(self) -> None:
         for image in self._images:
             image.close()
+
+    def creates(self) -> ImagePath | None:
+        """The image this job creates, if any."""
+        return None
+
+    def created_files(self) -> Sequence[CreatedFile]:
+        """The file this job creates: its path, and its inode once it exists."""
+        target = self.creates()
+        if target is None:
+            return ()
+        if self._created_path is None:
+            # The directory's descriptor knows where it is now (Linux: /proc).
+            directory = os.readlink(f"/proc/self/fd/{target.dir_fd}")
+            self._created_path = os.path.join(directory, target.base)
+        created = self._created
+        if created is None:
+            return (CreatedFile(self._created_path),)
+        return (CreatedFile(self._created_path, created.device, created.inode),)

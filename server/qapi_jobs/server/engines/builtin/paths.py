@@ -30,12 +30,14 @@ import os
 import stat
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from qapi_jobs.server.engines.builtin import beneath
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
+from qapi_jobs.server.store.layout import STATE_DIR_NAME
 
 NAME_MAX: Final = 255
 """The longest file name component Linux file systems accept, in bytes."""
@@ -214,14 +216,46 @@ class DataDir:
         (see the module docstring) or cannot be opened.
         """
         split = self._split(name, parameter)
+
+        def open_file(dir_fd: int) -> int:
+            return self._open_file(name, dir_fd, split.base, writable)
+
+        return self._image(name, split, creating=False, writes=writable, finish=open_file)
+
+    def new(self, name: str, *, parameter: str, hint: str) -> ImagePath:
+        """Open the directory where the job will create the image ``name``.
+
+        Blocking.  ``hint`` finishes the message for a name that is taken
+        (what to do instead).
+        """
+        split = self._split(name, parameter)
+
+        def check_free(dir_fd: int) -> None:
+            _check_free_name(name, dir_fd, split.base, hint)
+
+        return self._image(name, split, creating=True, writes=True, finish=check_free)
+
+    def _image(
+        self,
+        name: str,
+        split: _Split,
+        *,
+        creating: bool,
+        writes: bool,
+        finish: Callable[[int], int | None],
+    ) -> ImagePath:
+        """Open the directory of ``name``, then ``finish`` there (the image's fd, if any).
+
+        The descriptor budget and the directory are given back if either step fails.
+        """
         self._budget.reserve(DESCRIPTORS_PER_IMAGE)
         try:
-            dir_fd = self._open_directory(name, split, creating=False)
+            dir_fd = self._open_directory(name, split, creating=creating)
         except BaseException:
             self._budget.give_back(DESCRIPTORS_PER_IMAGE)
             raise
         try:
-            fd = self._open_file(name, dir_fd, split.base, writable)
+            fd = finish(dir_fd)
         except BaseException:
             os.close(dir_fd)
             self._budget.give_back(DESCRIPTORS_PER_IMAGE)
@@ -231,36 +265,7 @@ class DataDir:
             base=split.base,
             dir_fd=dir_fd,
             fd=fd,
-            writes=writable,
-            new_file_mode=self.new_file_mode,
-            budget=self._budget,
-        )
-
-    def new(self, name: str, *, parameter: str, hint: str) -> ImagePath:
-        """Open the directory where the job will create the image ``name``.
-
-        Blocking.  ``hint`` finishes the message for a name that is taken
-        (what to do instead).
-        """
-        split = self._split(name, parameter)
-        self._budget.reserve(DESCRIPTORS_PER_IMAGE)
-        try:
-            dir_fd = self._open_directory(name, split, creating=True)
-        except BaseException:
-            self._budget.give_back(DESCRIPTORS_PER_IMAGE)
-            raise
-        try:
-            _check_free_name(name, dir_fd, split.base, hint)
-        except BaseException:
-            os.close(dir_fd)
-            self._budget.give_back(DESCRIPTORS_PER_IMAGE)
-            raise
-        return ImagePath(
-            name,
-            base=split.base,
-            dir_fd=dir_fd,
-            fd=None,
-            writes=True,
+            writes=writes,
             new_file_mode=self.new_file_mode,
             budget=self._budget,
         )
@@ -300,6 +305,13 @@ class DataDir:
                 ErrorKind.INVALID_ARGUMENT,
                 f"Image path '{shown}' names the data directory itself, not an image file",
                 "INVALID_IMAGE_PATH",
+            )
+        if parts[0] == STATE_DIR_NAME:
+            raise _refusal(
+                ErrorKind.PERMISSION_DENIED,
+                f"Image path '{shown}' is inside the server's own state directory "
+                f"'{STATE_DIR_NAME}'; name an image elsewhere in the data directory",
+                "STATE_DIR_RESERVED",
             )
         return _Split(parts[:-1], parts[-1])
 
