@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -13,8 +14,21 @@ import pytest
 from qapi_jobs.server.jobs.events import EventLog, EventRecord, JobRecordData, JournalError
 from qapi_jobs.server.store import Store, open_store
 
-GUARD = 30.0
+GUARD = 20.0
 """Seconds after which a test that would hang fails instead (never reached when it passes)."""
+
+_Test = Callable[[Store], Awaitable[None]]
+
+
+def guarded(test: _Test) -> _Test:
+    """Fail the test rather than hang when a commit blocks the loop (or never comes)."""
+
+    @functools.wraps(test)
+    async def run(store: Store) -> None:
+        async with asyncio.timeout(GUARD):
+            await test(store)
+
+    return run
 
 
 @pytest.fixture
@@ -82,6 +96,7 @@ def publish(log: EventLog, *names: str) -> None:
         log.publish("JOB_STATUS_CHANGE", {"id": name, "status": "created"})
 
 
+@guarded
 async def test_the_loop_runs_while_a_commit_is_held(store: Store) -> None:
     held = HeldStore(store)
     log = EventLog(journal=held)
@@ -115,6 +130,7 @@ async def test_the_loop_runs_while_a_commit_is_held(store: Store) -> None:
     assert [r.seq for r in store.read_events(1, 10)] == [1, 2, 3, 4, 5]
 
 
+@guarded
 async def test_written_waits_for_the_commit_that_holds_the_events(store: Store) -> None:
     held = HeldStore(store)
     log = EventLog(journal=held)
@@ -134,6 +150,7 @@ async def test_written_waits_for_the_commit_that_holds_the_events(store: Store) 
     assert store.last_seq == 2
 
 
+@guarded
 async def test_a_failed_commit_is_retried_in_order_and_newer_records_win(store: Store) -> None:
     held = HeldStore(store)
     log = EventLog(journal=held)
@@ -157,6 +174,7 @@ async def test_a_failed_commit_is_retried_in_order_and_newer_records_win(store: 
     assert store.load_jobs() == [{"version": 2}]
 
 
+@guarded
 async def test_flush_waits_for_the_commit_in_flight_and_writes_the_rest(store: Store) -> None:
     held = HeldStore(store)
     log = EventLog(journal=held)
