@@ -13,6 +13,7 @@ DISTS  := proto client server codegen
 NODE_STAMP := tests/node/node_modules/.installed
 LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= data
+ENGINE ?= builtin
 
 .PHONY: setup client run test generate check-generated lint contracts breaking bench bench-smoke clean
 
@@ -43,7 +44,7 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 
 run: $(RUN_STAMP)
 	mkdir -p $(DATA_DIR)
-	$(BIN)/qapi-jobs-server --listen $(LISTEN) --data-dir $(DATA_DIR)
+	$(BIN)/qapi-jobs-server --listen $(LISTEN) --data-dir $(DATA_DIR) --engine $(ENGINE)
 
 test: setup
 	$(BIN)/pytest

@@ -1,8 +1,9 @@
 """Benchmark 3: jobs per second through create -> concluded -> dismissed.
 
 Each job creates a tiny (1 MiB, sparse) raw image: ``BlockdevCreate`` on
-the service's builtin engine, ``blockdev-create`` with the ``file`` driver
-on qemu-storage-daemon.  A job counts once it is concluded and dismissed
+the service with its builtin engine and with its qemu engine (which runs
+the job in a qemu-storage-daemon it owns), ``blockdev-create`` with the
+``file`` driver on qemu-storage-daemon directly.  A job counts once it is concluded and dismissed
 (``JobDismiss`` / ``job-dismiss`` answered); the concluded status is learnt
 from the event stream in both cases, never by polling.  Run sequentially
 and with 32 jobs in flight, the targets taking turns round by round.
@@ -121,9 +122,11 @@ async def qmp_lifecycle(workdir: Path) -> AsyncIterator[Lifecycle]:
 
 
 @asynccontextmanager
-async def service_lifecycle(workdir: Path) -> AsyncIterator[Lifecycle]:
+async def service_lifecycle(
+    workdir: Path, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[Lifecycle]:
     """Jobs on a fresh qapi-jobs server; statuses come from one watch stream."""
-    async with service.running_service(workdir) as svc:
+    async with service.running_service(workdir, extra_args) as svc:
         await svc.start_status_feed()
 
         async def lifecycle(job_id: str) -> None:
@@ -171,8 +174,13 @@ async def run(config: Config) -> BenchResult:
         qemu_missing = missing_tool("qemu-storage-daemon")
         if qemu_missing is None:
             targets["qmp"] = await stack.enter_async_context(qmp_lifecycle(config.workdir / "qmp"))
+            if unavailable is None:
+                targets["service-qemu"] = await stack.enter_async_context(
+                    service_lifecycle(config.workdir / "service-qemu", ("--engine", "qemu"))
+                )
         else:
             result.skip("qmp", qemu_missing)
+            result.skip("service-qemu", qemu_missing)
 
         tallies: dict[tuple[str, str], Tally] = {}
         for lifecycle in targets.values():
@@ -211,10 +219,11 @@ def report(result: BenchResult, tallies: dict[tuple[str, str], Tally]) -> None:
         )
         table.add(name, mode, tally.jobs, tally.rate, dist.p50 * 1e3, dist.p99 * 1e3)
     for mode in ("sequential", "concurrent"):
-        ours = tallies.get(("service", mode))
         theirs = tallies.get(("qmp", mode))
-        # Time per job, so that above 1 means slower like every other ratio.
-        result.ratios[f"{mode} time per job service/qmp"] = ratio(
-            theirs.rate if theirs else None, ours.rate if ours else None
-        )
+        for name in ("service", "service-qemu"):
+            ours = tallies.get((name, mode))
+            # Time per job, so that above 1 means slower like every other ratio.
+            result.ratios[f"{mode} time per job {name}/qmp"] = ratio(
+                theirs.rate if theirs else None, ours.rate if ours else None
+            )
     result.tables.append(table)

@@ -145,7 +145,7 @@ def test_fanout(smoke_results: dict[str, dict[str, Any]]) -> None:
 
 def test_job_lifecycle(smoke_results: dict[str, dict[str, Any]]) -> None:
     document = smoke_results["job_lifecycle"]
-    targets = ["service"] + (["qmp"] if HAVE_QSD else [])
+    targets = ["service"] + (["qmp", "service-qemu"] if HAVE_QSD else [])
     for target in targets:
         for mode in ("sequential", "concurrent"):
             (row,) = _rows(document, target=target, mode=mode)
@@ -154,6 +154,7 @@ def test_job_lifecycle(smoke_results: dict[str, dict[str, Any]]) -> None:
             assert {"p50_ms", "p99_ms"} <= set(row["job_duration"])
     if HAVE_QSD:
         assert document["ratios"]["concurrent time per job service/qmp"] is not None
+        assert document["ratios"]["concurrent time per job service-qemu/qmp"] is not None
 
 
 def test_copy_throughput(smoke_results: dict[str, dict[str, Any]]) -> None:

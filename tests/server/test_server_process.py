@@ -151,11 +151,15 @@ async def test_sigint_with_nothing_running(started: ServerProcess) -> None:
     assert messages[-1] == "stopped"
 
 
-async def test_the_qemu_engine_is_refused(tmp_path: Path, data_dir: Path) -> None:
-    server = await run_server(tmp_path, f"--data-dir={data_dir}", "--engine=qemu")
+async def test_the_qemu_engine_without_its_daemon_is_refused(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    server = await run_server(
+        tmp_path, f"--data-dir={data_dir}", "--engine=qemu", "--qemu-storage-daemon=no-such-qsd"
+    )
     async with asyncio.timeout(GUARD_TIMEOUT):
         assert await server.process.wait() == 2
-    assert "the qemu engine is not available yet" in server.stderr.read_text()
+    assert "no-such-qsd not found" in server.stderr.read_text()
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from qapi_jobs.server.engines.backend import JobView
 from qapi_jobs.server.jobs import events as ev
 from qapi_jobs.server.jobs.events import EventRecord, Subscription
 from qapi_jobs.server.jobs.info import JobInfo
-from qapi_jobs.server.jobs.manager import JobManager
 
 from .timeouts import GUARD_TIMEOUT
 
@@ -75,7 +75,7 @@ def assert_in_order(seen: list[str], expected: list[str]) -> None:
     assert not missing, f"{missing} not seen in order in {seen}"
 
 
-async def wait_for_progress(manager: JobManager, job_id: str, minimum: int = 1) -> JobInfo:
+async def wait_for_progress(manager: JobView, job_id: str, minimum: int = 1) -> JobInfo:
     """Wait (on change notifications, not on time) until the job has copied ``minimum`` bytes."""
     async with asyncio.timeout(GUARD_TIMEOUT):
         version = manager.change_version

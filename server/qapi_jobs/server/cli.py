@@ -166,7 +166,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         default="builtin",
-        help="what runs the jobs (default: %(default)s; qemu is not available yet)",
+        help="what runs the jobs: Python code, or a qemu-storage-daemon the server starts "
+        "and owns (default: %(default)s)",
+    )
+    jobs.add_argument(
+        "--qemu-storage-daemon",
+        metavar="PATH",
+        help="the daemon the qemu engine runs (default: qemu-storage-daemon on PATH)",
+    )
+    jobs.add_argument(
+        "--qemu-keep-daemon",
+        action="store_true",
+        help="at shutdown, leave the daemon and its jobs running; the next server on the same "
+        "data directory takes them over",
     )
     watching = parser.add_argument_group("watch streams")
     watching.add_argument(
@@ -343,6 +355,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         data_dir=args.data_dir,
         listen=tuple(args.listen or (DEFAULT_LISTEN,)),
         engine=args.engine,
+        qemu_storage_daemon=args.qemu_storage_daemon,
+        qemu_keep_daemon=args.qemu_keep_daemon,
         tls=tls,
         watch=watch,
         state=_state_config(args),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from qapi_jobs.server.jobs.job import JobSpec
 
@@ -45,6 +45,19 @@ class Engine(ABC):
     def health(self) -> EngineHealth:
         """Whether the engine can run jobs now; engines with a helper process override it."""
         return EngineHealth()
+
+
+class EngineReport(Protocol):
+    """What metrics read of whatever runs the jobs (an Engine, or a job backend)."""
+
+    @property
+    def name(self) -> str:
+        """A short identifier, e.g. ``"builtin"``."""
+        ...
+
+    def health(self) -> EngineHealth:
+        """Whether it can run jobs now, and how often its helper process restarted."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import TracerProvider
 
+from qapi_jobs.server.engines.backend import BuiltinJobs, JobBackend
 from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.paths import DataDir
+from qapi_jobs.server.engines.qemu.jobs import QemuJobs
+from qapi_jobs.server.engines.qemu.process import (
+    DaemonError,
+    StorageDaemon,
+    find_daemon,
+    run_dir_for,
+)
 from qapi_jobs.server.grpc.commands import Commands
 from qapi_jobs.server.grpc.config import ConfigError, ServerConfig, bound_address, split_address
 from qapi_jobs.server.grpc.credentials import server_credentials
@@ -49,7 +57,6 @@ from qapi_jobs.server.grpc.policy import Policy, load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
-from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.store import Store, StoreError, open_store
 
 logger = logging.getLogger(__name__)
@@ -67,21 +74,51 @@ class ListenError(OSError):
 
 
 def make_engine(config: ServerConfig) -> Engine:
-    """The engine ``config`` names, working in its data directory (blocking: opens it)."""
-    if config.engine == "qemu":
-        raise ConfigError("the qemu engine is not available yet; use --engine builtin")
+    """The builtin engine, working in ``config``'s data directory (blocking: opens it).
+
+    The qemu engine has no Engine object: :func:`make_qemu_backend` builds its backend.
+    """
     if config.engine != "builtin":
         raise ConfigError(f"unknown engine {config.engine!r}")
     try:
-        data_dir = DataDir(
-            config.data_dir,
-            new_file_mode=config.new_file_mode,
-            allow_hard_links=config.allow_hard_links,
-            max_open_files=config.limits.max_open_files,
-        )
-        return BuiltinEngine(data_dir)
+        return BuiltinEngine(_data_dir(config))
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _data_dir(config: ServerConfig) -> DataDir:
+    return DataDir(
+        config.data_dir,
+        new_file_mode=config.new_file_mode,
+        allow_hard_links=config.allow_hard_links,
+        max_open_files=config.limits.max_open_files,
+    )
+
+
+async def make_qemu_backend(config: ServerConfig) -> QemuJobs:
+    """The qemu engine's backend, its daemon started (or an earlier one taken over).
+
+    The daemon is spawned before the gRPC server starts (forking a process
+    that runs gRPC threads is asking for trouble).  The durable store is
+    the builtin engine's: QEMU keeps its jobs' state, and the engine's
+    journal lives with the daemon.
+    """
+    try:
+        binary = find_daemon(config.qemu_storage_daemon)
+        data_dir = await asyncio.to_thread(_data_dir, config)
+        run_dir = await asyncio.to_thread(run_dir_for, data_dir.root)
+        daemon = StorageDaemon(run_dir, binary)
+        backend = QemuJobs(
+            daemon,
+            data_dir,
+            event_retention=config.event_retention,
+            subscriber_max_lag=config.watch.max_lag,
+            keep_daemon=config.qemu_keep_daemon,
+        )
+        await backend.open()
+    except (ValueError, OSError, DaemonError) as exc:
+        raise ConfigError(str(exc)) from exc
+    return backend
 
 
 def grpc_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -107,8 +144,7 @@ class JobsServer:
         self,
         config: ServerConfig,
         *,
-        manager: JobManager,
-        engine: Engine,
+        manager: JobBackend,
         watch: WatchServicer,
         health: DrainingHealthServicer,
         guard: Guard,
@@ -120,7 +156,7 @@ class JobsServer:
         self.config = config
         self.store = store
         self.manager = manager
-        self.engine = engine
+        """The job backend: the builtin job manager or the qemu engine's."""
         self.watch = watch
         self.health = health
         self.guard = guard
@@ -133,6 +169,7 @@ class JobsServer:
         self._stopping: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
         self._event_logger: asyncio.Task[None] | None = None
+        self._health_follower: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -159,6 +196,10 @@ class JobsServer:
             self._event_logger = asyncio.create_task(
                 log_job_events(self.manager), name="log-job-events"
             )
+        if isinstance(self.manager, QemuJobs):
+            self._health_follower = asyncio.create_task(
+                _follow_daemon(self.manager, self.health), name="follow-qemu-health"
+            )
         await self.grpc_server.start()
         logger.info("listening", extra={"addresses": list(self.addresses)})
 
@@ -178,6 +219,8 @@ class JobsServer:
         logger.info("shutting down", extra={"grace": grace})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
+        if self._health_follower is not None:
+            self._health_follower.cancel()
         await self.health.enter_graceful_shutdown()
         # New calls are refused from here on; calls in flight keep running.
         stopping = asyncio.ensure_future(self.grpc_server.stop(grace))
@@ -213,6 +256,22 @@ class JobsServer:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+async def _follow_daemon(backend: QemuJobs, health: DrainingHealthServicer) -> None:
+    """NOT_SERVING while the qemu engine's daemon is down, SERVING again once it is back."""
+    version, serving = backend.change_version, True
+    while True:
+        version = await backend.wait_for_change(version)
+        if backend.healthy != serving:
+            serving = backend.healthy
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for service in ("", *SERVICES):
+                await health.set(service, status)
 
 
 async def _within(awaitable: Coroutine[Any, Any, None], seconds: float) -> None:
@@ -265,17 +324,20 @@ async def build_server(
     directory), and ListenError when an address cannot be bound.
     ``tracer_provider`` turns tracing on (see :mod:`.tracing`).
     """
-    if engine is None:
-        engine = await asyncio.to_thread(make_engine, config)
     credentials = None
     if config.tls is not None:
         credentials = await asyncio.to_thread(server_credentials, config.tls)
     policy = None if config.policy is None else await asyncio.to_thread(load_policy, config.policy)
     warn_if_exposed(config)
+    if engine is None and config.engine == "qemu":
+        backend = await make_qemu_backend(config)
+        return await _assemble(config, backend, credentials, policy, tracer_provider, None)
+    if engine is None:
+        engine = await asyncio.to_thread(make_engine, config)
     store = await _open_store(config)
     try:
-        manager = await _job_manager(config, store)
-        return await _assemble(config, manager, engine, credentials, policy, tracer_provider, store)
+        manager = await _job_manager(config, engine, store)
+        return await _assemble(config, manager, credentials, policy, tracer_provider, store)
     except BaseException:
         if store is not None:
             await asyncio.to_thread(store.close)
@@ -284,14 +346,13 @@ async def build_server(
 
 async def _assemble(
     config: ServerConfig,
-    manager: JobManager,
-    engine: Engine,
+    manager: JobBackend,
     credentials: grpc.ServerCredentials | None,
     policy: Policy | None,
     tracer_provider: TracerProvider | None,
     store: Store | None,
 ) -> JobsServer:
-    observability = Observability(manager, engine, config, SERVICES, tracer_provider)
+    observability = Observability(manager, manager, config, SERVICES, tracer_provider)
     owners = JobOwners(
         lambda: [info.id for info in manager.query_jobs()],
         prune_above=2 * config.limits.jobs.max_jobs,
@@ -307,7 +368,7 @@ async def _assemble(
     )
     watch = WatchServicer(manager, config.watch, observability.event_encoder())
     health = DrainingHealthServicer()
-    add_jobs_service(server, Commands(manager, engine), watch.stream_events_handler())
+    add_jobs_service(server, Commands(manager), watch.stream_events_handler())
     add_watch_service(watch, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(REFLECTED_SERVICES, server)
@@ -320,7 +381,6 @@ async def _assemble(
     return JobsServer(
         config,
         manager=manager,
-        engine=engine,
         watch=watch,
         health=health,
         guard=guard,
@@ -344,12 +404,13 @@ async def _open_store(config: ServerConfig) -> Store | None:
         raise StoreError(f"cannot open the state store in {config.data_dir}: {exc}") from exc
 
 
-async def _job_manager(config: ServerConfig, store: Store | None) -> JobManager:
-    """The job manager, with the jobs and events of the store if there is one."""
+async def _job_manager(config: ServerConfig, engine: Engine, store: Store | None) -> BuiltinJobs:
+    """The builtin backend, with the jobs and events of the store if there is one."""
 
-    def build() -> JobManager:
+    def build() -> BuiltinJobs:
         # Opening the event log reads the store: blocking work, in a thread.
-        return JobManager(
+        return BuiltinJobs(
+            engine,
             event_retention=config.event_retention,
             subscriber_max_lag=config.watch.max_lag,
             limits=config.limits.jobs,

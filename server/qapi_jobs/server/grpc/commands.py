@@ -2,9 +2,9 @@
 
 Which commands exist is the schema's to say: the JobsService descriptor
 lists them.  A command with a ``job-id`` member creates a job through the
-engine; ``transaction`` groups such commands; every other command is the
-job manager's method of the same name (``block-job-set-speed`` is
-:meth:`~qapi_jobs.server.jobs.manager.JobManager.block_job_set_speed`), called
+job backend; ``transaction`` groups such commands; every other command is the
+backend's method of the same name (``block-job-set-speed`` is
+:meth:`~qapi_jobs.server.engines.backend.JobBackend.block_job_set_speed`), called
 with the command's members as keyword arguments (``id`` as ``job_id``).  A command of the schema
 that none of these implements is reported as unknown.
 
@@ -23,18 +23,14 @@ from typing import Any
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.backend import Action, JobBackend
 from qapi_jobs.server.engines.schema import JOBS_SERVICE, job_commands
-from qapi_jobs.server.jobs.errors import ErrorKind, JobError
-from qapi_jobs.server.jobs.job import JobSpec
-from qapi_jobs.server.jobs.manager import AbortAction, GroupAction, JobManager, RefusedAction
 from qapi_jobs.transcoder import command_table
 
 Arguments = Mapping[str, Any]
 CommandFunction = Callable[[Arguments], Awaitable[object]]
 
 TRANSACTION = "transaction"
-ABORT_ACTION = "abort"
 
 
 class UnknownCommand(LookupError):
@@ -51,13 +47,10 @@ def python_name(wire_name: str) -> str:
 
 
 class Commands:
-    """Runs QAPI commands on a job manager, creating jobs through an engine."""
+    """Runs QAPI commands on a job backend (either engine's)."""
 
-    def __init__(
-        self, manager: JobManager, engine: Engine, service: ServiceDescriptor = JOBS_SERVICE
-    ) -> None:
-        self.manager = manager
-        self.engine = engine
+    def __init__(self, backend: JobBackend, service: ServiceDescriptor = JOBS_SERVICE) -> None:
+        self.backend = backend
         self.job_commands = job_commands(service)
         self._table: dict[str, CommandFunction] = {}
         for name in command_table(service):
@@ -71,7 +64,7 @@ class Commands:
         if name == TRANSACTION:
             return self._transaction
         method = python_name(name)
-        if not callable(getattr(self.manager, method, None)):
+        if not callable(getattr(self.backend, method, None)):
             return None
         return partial(self._call_manager, method)
 
@@ -89,43 +82,25 @@ class Commands:
         return {} if result is None else result
 
     async def _start_job(self, command: str, arguments: Arguments) -> None:
-        await self.manager.start(await self.engine.prepare(command, arguments))
+        await self.backend.start_job(command, arguments)
 
     async def _transaction(self, arguments: Arguments) -> None:
-        """Prepare every action in order, then create and start the jobs as one group.
+        """Start the actions' jobs as one group; the backend refuses all or none.
 
-        The first action that cannot be prepared (or an ``abort`` action)
+        The first action that cannot be set up (or an ``abort`` action)
         refuses the whole transaction at its place in the order: jobs of
-        earlier actions are created and rolled back, as QEMU does.  Actions
-        after it are not even prepared.
+        earlier actions are created and rolled back, as QEMU does.
         """
         properties = arguments.get("properties", {})
         grouped = properties.get("completion-mode", "individual") == "grouped"
-        actions: list[GroupAction] = []
-        for action in arguments["actions"]:
-            kind, data = action["type"], action.get("data", {})
-            if kind == ABORT_ACTION:
-                actions.append(AbortAction())
-                break
-            try:
-                actions.append(await self._prepare_action(kind, data))
-            except JobError as error:
-                actions.append(RefusedAction(error))
-                break
-        await self.manager.start_group(actions, grouped=grouped)
-
-    async def _prepare_action(self, kind: str, data: Arguments) -> JobSpec:
-        if kind not in self.job_commands:
-            raise JobError(
-                ErrorKind.UNSUPPORTED,
-                f"Transaction action '{kind}' is not supported",
-                reason="UNSUPPORTED_ACTION",
-            )
-        return await self.engine.prepare(kind, data)
+        actions: list[Action] = [
+            (action["type"], action.get("data", {})) for action in arguments["actions"]
+        ]
+        await self.backend.start_transaction(actions, grouped=grouped)
 
     async def _call_manager(self, method: str, arguments: Arguments) -> object:
-        """Call a manager method with the command's members; its result as QMP."""
-        function: Callable[..., Any] = getattr(self.manager, method)
+        """Call a backend method with the command's members; its result as QMP."""
+        function: Callable[..., Any] = getattr(self.backend, method)
         result = function(**{python_name(member): value for member, value in arguments.items()})
         if isinstance(result, Awaitable):
             result = await result

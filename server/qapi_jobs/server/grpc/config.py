@@ -162,6 +162,10 @@ class ServerConfig:
     data_dir: Path
     listen: tuple[str, ...] = (DEFAULT_LISTEN,)
     engine: str = "builtin"
+    qemu_storage_daemon: str | None = None
+    """The qemu engine's daemon executable (default: ``qemu-storage-daemon`` on PATH)."""
+    qemu_keep_daemon: bool = False
+    """Leave the daemon and its jobs running at shutdown, for the next server to take over."""
     tls: TlsConfig | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
     keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)

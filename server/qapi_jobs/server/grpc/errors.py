@@ -32,6 +32,7 @@ _CODES: dict[ErrorKind, int] = {
     ErrorKind.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
     ErrorKind.UNSUPPORTED: code_pb2.FAILED_PRECONDITION,
     ErrorKind.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE: code_pb2.UNAVAILABLE,
 }
 
 # Refusals that say "not here, not now" rather than "not in this state":

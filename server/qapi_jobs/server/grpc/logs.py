@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
+from qapi_jobs.server.engines.backend import JobView
 from qapi_jobs.server.grpc.echo import MESSAGE_LIMIT, bounded
 from qapi_jobs.server.jobs.events import SubscriberDropped
-from qapi_jobs.server.jobs.manager import JobManager
 
 LOG_FORMATS = ("text", "json")
 EVENTS_LOGGER = "qapi_jobs.server.events"
@@ -89,7 +89,7 @@ def configure_logging(
     root.setLevel(level.upper())
 
 
-async def log_job_events(manager: JobManager) -> None:
+async def log_job_events(manager: JobView) -> None:
     """Log every job event at debug level until the manager's event log closes."""
     logger = logging.getLogger(EVENTS_LOGGER)
     subscription = manager.subscribe()

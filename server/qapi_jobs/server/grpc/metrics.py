@@ -12,13 +12,13 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.backend import JobView
+from qapi_jobs.server.engines.base import EngineReport
 from qapi_jobs.server.grpc.interceptors import Observe, ObservingInterceptor
 from qapi_jobs.server.grpc.metrics_http import MetricsEndpoint
 from qapi_jobs.server.grpc.metrics_jobs import JobMetrics
 from qapi_jobs.server.grpc.metrics_rpc import RpcMetrics, split_method
 from qapi_jobs.server.grpc.metrics_watch import CountingEncoder, WatchMetrics
-from qapi_jobs.server.jobs.manager import JobManager
 
 
 class ServerMetrics:
@@ -26,8 +26,8 @@ class ServerMetrics:
 
     def __init__(
         self,
-        manager: JobManager,
-        engine: Engine,
+        manager: JobView,
+        engine: EngineReport,
         *,
         listen: str | None,
         watch_services: tuple[str, ...],

@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.backend import JobView
+from qapi_jobs.server.engines.base import EngineReport
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.events import (
     BLOCK_JOB_CANCELLED,
@@ -34,7 +35,6 @@ from qapi_jobs.server.jobs.events import (
     EventRecord,
 )
 from qapi_jobs.server.jobs.job import error_text
-from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.status import JobStatus
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
@@ -56,8 +56,8 @@ class JobMetrics(Collector):
 
     def __init__(
         self,
-        manager: JobManager,
-        engine: Engine,
+        manager: JobView,
+        engine: EngineReport,
         registry: CollectorRegistry,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

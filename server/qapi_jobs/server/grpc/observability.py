@@ -11,12 +11,12 @@ from __future__ import annotations
 import grpc
 from opentelemetry.trace import TracerProvider
 
-from qapi_jobs.server.engines.base import Engine
+from qapi_jobs.server.engines.backend import JobView
+from qapi_jobs.server.engines.base import EngineReport
 from qapi_jobs.server.grpc.config import ServerConfig
 from qapi_jobs.server.grpc.metrics import ServerMetrics
 from qapi_jobs.server.grpc.tracing import Tracing
 from qapi_jobs.server.grpc.watch_encoding import EventEncoder
-from qapi_jobs.server.jobs.manager import JobManager
 
 
 class Observability:
@@ -24,8 +24,8 @@ class Observability:
 
     def __init__(
         self,
-        manager: JobManager,
-        engine: Engine,
+        manager: JobView,
+        engine: EngineReport,
         config: ServerConfig,
         watch_services: tuple[str, ...],
         tracer_provider: TracerProvider | None = None,

@@ -32,13 +32,13 @@ from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
 
+from qapi_jobs.server.engines.backend import JobView
 from qapi_jobs.server.grpc.config import ConfigError
 from qapi_jobs.server.grpc.interceptors import Context, Observe, ObservingInterceptor, status_code
 from qapi_jobs.server.grpc.metrics_jobs import outcome
 from qapi_jobs.server.grpc.metrics_rpc import split_method
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.events import JOB_STATUS_CHANGE, EventRecord
-from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.server.jobs.status import JobStatus
 
 TRACER_NAME = "qapi_jobs.server"
@@ -81,7 +81,7 @@ def _exporter(name: str) -> SpanExporter:
 class Tracing:
     """The RPC interceptor and the job spans of one server."""
 
-    def __init__(self, provider: TracerProvider, manager: JobManager) -> None:
+    def __init__(self, provider: TracerProvider, manager: JobView) -> None:
         self._tracer = provider.get_tracer(TRACER_NAME)
         self._manager = manager
         self._jobs: dict[str, Span] = {}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from qapi_jobs.server.engines.backend import JobView
 from qapi_jobs.server.grpc.watch_encoding import EventEncoder
 from qapi_jobs.server.grpc.watch_events import (
     MIN_HEARTBEAT,
@@ -37,7 +38,6 @@ from qapi_jobs.server.grpc.watch_streams import (
     write_frames,
     yield_messages,
 )
-from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.v1 import service_pb2, watch_pb2, watch_pb2_grpc
 
 SERVICE_NAME: str = watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name
@@ -68,7 +68,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
     """Serves the watch streams of one job manager."""
 
     def __init__(
-        self, manager: JobManager, settings: WatchSettings, encoder: EventEncoder | None = None
+        self, manager: JobView, settings: WatchSettings, encoder: EventEncoder | None = None
     ) -> None:
         """``encoder`` replaces the default one (metrics count what theirs hands out)."""
         self._manager = manager

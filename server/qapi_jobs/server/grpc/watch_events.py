@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from qapi_jobs.server.engines.backend import JobView
 from qapi_jobs.server.grpc.watch_encoding import (
     EventEncoder,
     Frame,
@@ -53,7 +54,6 @@ from qapi_jobs.server.jobs.events import (
     Subscription,
 )
 from qapi_jobs.server.jobs.info import Snapshot
-from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.transcoder import event_names
 from qapi_jobs.v1 import service_pb2, watch_pb2
 
@@ -226,7 +226,7 @@ class WatchEventsSession(_LogSession[watch_pb2.WatchEventsResponse]):
 
 
 def open_watch_events(
-    manager: JobManager,
+    manager: JobView,
     encoder: EventEncoder,
     request: watch_pb2.WatchEventsRequest,
     *,
@@ -286,7 +286,7 @@ def _heartbeat_interval(request: watch_pb2.WatchEventsRequest, default: float) -
     return max(asked, MIN_HEARTBEAT)
 
 
-def _resume(manager: JobManager, after: int | None, instance_id: str, max_lag: int) -> Subscription:
+def _resume(manager: JobView, after: int | None, instance_id: str, max_lag: int) -> Subscription:
     current = manager.instance_id
     if after is not None and instance_id and instance_id != current:
         raise instance_changed(
@@ -348,7 +348,7 @@ class StreamEventsSession(_LogSession[service_pb2.StreamEventsResponse]):
 
 
 def open_stream_events(
-    manager: JobManager, encoder: EventEncoder, *, max_lag: int
+    manager: JobView, encoder: EventEncoder, *, max_lag: int
 ) -> StreamEventsSession:
     """Open a StreamEvents session: the events published from now on."""
     return StreamEventsSession(encoder, manager.subscribe(max_lag=max_lag), max_lag=max_lag)

@@ -20,13 +20,13 @@ import asyncio
 
 import grpc
 
+from qapi_jobs.server.engines.backend import JobView
 from qapi_jobs.server.grpc.errors import job_error_status
 from qapi_jobs.server.grpc.watch_encoding import Frame, job_info_message
 from qapi_jobs.server.grpc.watch_status import StreamEnd, invalid_request, shutting_down
 from qapi_jobs.server.grpc.watch_streams import StreamSession
 from qapi_jobs.server.jobs.errors import JobError
 from qapi_jobs.server.jobs.info import JobInfo
-from qapi_jobs.server.jobs.manager import JobManager
 from qapi_jobs.v1 import job_pb2, watch_pb2
 
 MIN_INTERVAL = 0.01
@@ -45,7 +45,7 @@ class JobSampler:
     kept per (immutable) JobInfo.
     """
 
-    def __init__(self, manager: JobManager) -> None:
+    def __init__(self, manager: JobView) -> None:
         self._manager = manager
         self._messages: dict[JobInfo, job_pb2.JobInfo] = {}
         self._all_key: tuple[int, int] | None = None
@@ -91,7 +91,7 @@ class WatchJobsSession(StreamSession[watch_pb2.WatchJobsResponse]):
 
     def __init__(
         self,
-        manager: JobManager,
+        manager: JobView,
         sampler: JobSampler,
         job_id: str,
         *,
@@ -148,7 +148,7 @@ class WatchJobsSession(StreamSession[watch_pb2.WatchJobsResponse]):
 
 
 def open_watch_jobs(
-    manager: JobManager,
+    manager: JobView,
     sampler: JobSampler,
     request: watch_pb2.WatchJobsRequest,
     *,

@@ -29,6 +29,8 @@ class ErrorKind(enum.Enum):
     """The engine cannot run this kind of job or option."""
     RESOURCE_EXHAUSTED = "resource-exhausted"
     """A configured limit of the server (jobs, open files, ...) is reached."""
+    UNAVAILABLE = "unavailable"
+    """The engine's backend (qemu-storage-daemon) is gone or does not answer; retry later."""
 
 
 class JobError(Exception):
