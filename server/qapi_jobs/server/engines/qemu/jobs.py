@@ -146,6 +146,8 @@ class QemuJobs:
         self.keep_daemon = keep_daemon
         self._reconciling = False
         self._journal_lock = asyncio.Lock()
+        self._journal_dirty = False
+        self._journal_writer: asyncio.Task[None] | None = None
         self.restarts = 0
         """How many times the daemon was restarted after it died."""
 
@@ -243,6 +245,29 @@ class QemuJobs:
         self._live.set()
         self._changes.bump()
 
+    def _journal_soon(self) -> None:
+        """Have the journal rewritten in the background; changes meanwhile share one write.
+
+        Jobs start and go away without waiting for a thread to write a file;
+        what a server killed in that moment leaves unjournaled is what it
+        would also lose between QEMU's reply and an awaited write.
+        """
+        self._journal_dirty = True
+        if self._journal_writer is None:
+            self._journal_writer = asyncio.get_running_loop().create_task(
+                self._journal_loop(), name="journal"
+            )
+            self._tasks.add(self._journal_writer)
+            self._journal_writer.add_done_callback(self._tasks.discard)
+
+    async def _journal_loop(self) -> None:
+        try:
+            while self._journal_dirty:
+                self._journal_dirty = False
+                await self._write_journal()
+        finally:
+            self._journal_writer = None
+
     async def _write_journal(self) -> None:
         """Save what the next server would need to take over (in the order of the table)."""
         journal = Journal(
@@ -312,7 +337,7 @@ class QemuJobs:
                     raise job_error(error, launch.nodes.names) from None
                 raise unavailable(error) from None
             self._live.set()
-            await self._write_journal()
+            self._journal_soon()
             await self._caught_up()
             return job.info()
 
@@ -367,7 +392,7 @@ class QemuJobs:
                     raise job_error(error, names) from None
                 raise unavailable(error) from None
             self._live.set()
-            await self._write_journal()
+            self._journal_soon()
             await self._caught_up()
             return [job.info() for job in registered]
 
@@ -501,7 +526,7 @@ class QemuJobs:
         if job.status is JobStatus.NULL and self._jobs.get(job.id) is job:
             del self._jobs[job.id]
             job.gone.set()
-            self._spawn(self._write_journal(), "journal")
+            self._journal_soon()
         self._changes.bump()
 
     async def _settle(self, job: TrackedJob, event: Mapping[str, object]) -> None:
