@@ -359,9 +359,10 @@ class QemuJobs:
                 raise unavailable(error) from None
             self._live.set()
             written = self._journal_soon(added(launch, self._names.upcoming))
-            await self._caught_up()
-            await written
-            return job.info()
+        # Outside the lock: starts in flight share journal writes.
+        await self._caught_up()
+        await written
+        return job.info()
 
     async def start_transaction(
         self, actions: Sequence[tuple[str, Mapping[str, Any]]], *, grouped: bool = False
@@ -416,9 +417,9 @@ class QemuJobs:
             self._live.set()
             for job in registered:
                 written = self._journal_soon(added(job.launch, self._names.upcoming))
-            await self._caught_up()
-            await written
-            return [job.info() for job in registered]
+        await self._caught_up()
+        await written
+        return [job.info() for job in registered]
 
     async def _transaction_action(
         self, qmp: QmpClient, earlier: list[Launch], kind: str, data: Mapping[str, Any]
