@@ -23,7 +23,7 @@ from types import MappingProxyType
 from qapi_jobs.server.jobs.events import EventRecord
 from qapi_jobs.server.store import layout, schema
 from qapi_jobs.server.store.errors import StoreError
-from qapi_jobs.server.store.lock import DataDirLock
+from qapi_jobs.server.store.lock import DataDirLock, claim_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -165,15 +165,7 @@ def open_store(data_dir: Path, *, power_loss: bool = False) -> Store:
     the directory is not writable, or when the store file cannot be
     trusted; nothing is ever deleted or rewritten to get past a problem.
     """
-    state = layout.state_dir(data_dir)
-    try:
-        state.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create {state}: {exc.strerror}; the server keeps its state in the data "
-            "directory, which must be writable"
-        ) from exc
-    lock = DataDirLock.acquire(layout.lock_path(data_dir), data_dir)
+    lock = claim_data_dir(data_dir)
     try:
         path = layout.database_path(data_dir)
         schema.check_header(path)
