@@ -186,3 +186,26 @@ async def test_flush_waits_for_the_commit_in_flight_and_writes_the_rest(store: S
     log.flush()  # a shutdown path: blocks until both commits returned
     assert log.last_seq == 2
     assert held.commits == [[1], [2]]
+
+
+@guarded
+async def test_settle_waits_for_the_commits_without_holding_the_loop(store: Store) -> None:
+    # What a WatchEvents start with a snapshot does before its synchronous snapshot.
+    held = HeldStore(store)
+    log = EventLog(journal=held)
+    publish(log, "a")
+    settling = asyncio.create_task(log.settle())
+    await held.wait_entered()  # commit 1 is held in the writer thread
+    publish(log, "b")  # pending behind it
+    for _ in range(5):
+        await asyncio.sleep(0)  # the loop runs on
+    assert not settling.done() and log.writing
+    held.gate.release()
+    await held.wait_entered()  # commit 2 (b)
+    assert not settling.done()
+    held.gate.release()
+    await settling
+    assert not log.writing
+    assert log.last_seq == 2
+    log.flush()  # nothing left: returns at once
+    assert held.commits == [[1], [2]]

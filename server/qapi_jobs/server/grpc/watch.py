@@ -97,6 +97,8 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
         self, request: watch_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[watch_pb2.WatchEventsResponse]:
         """Every event, with sequence numbers; see watch.proto."""
+        if request.send_initial_snapshot:
+            await self._manager.events.settle()  # the snapshot then has no commit to wait for
         stream = yield_messages(self._registry, lambda: self._open_watch_events(request), context)
         async for message in stream:
             yield message
@@ -105,6 +107,8 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
         self, request: watch_pb2.WatchEventsRequest, context: Context
     ) -> None:
         """WatchEvents as a reader/writer handler writing shared bytes (see add_to_server)."""
+        if request.send_initial_snapshot:
+            await self._manager.events.settle()  # the snapshot then has no commit to wait for
         await write_frames(self._registry, lambda: self._open_watch_events(request), context)
 
     # -------------------------------------------------------------- WatchJobs

@@ -55,6 +55,8 @@ DEFAULT_RETENTION = 10_000
 DEFAULT_MAX_LAG = 1_000
 DEFAULT_BATCH = 256
 RETRY_WRITE_AFTER = 0.5
+SETTLE_COMMITS = 4
+"""Most commits :meth:`EventLog.settle` waits for before it gives up."""
 """Seconds before a journal write that failed (disk full, I/O error) is tried again."""
 
 logger = logging.getLogger(__name__)
@@ -311,6 +313,27 @@ class EventLog:
         else:
             return
         await asyncio.shield(waiter)
+
+    @property
+    def writing(self) -> bool:
+        """Whether something published is not written yet (waiting, or being written)."""
+        return bool(self._unwritten or self._staged_jobs or self._in_flight is not None)
+
+    async def settle(self) -> None:
+        """Wait, a few commits at most, until nothing published is being written.
+
+        A synchronous :meth:`flush` right after then has nothing to wait for,
+        so a snapshot taken at once does not hold up the event loop; under a
+        steady stream of publishes a little may still be left.  A failed
+        write ends the wait (it is retried as usual).
+        """
+        for _ in range(SETTLE_COMMITS):
+            if not self.writing:
+                return
+            try:
+                await self.written()
+            except JournalError:
+                return
 
     def flush(self) -> None:
         """Write what was published or staged, then show it to subscribers (blocking).
