@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Two levels of install: what running the server needs, and everything for
-# development (all four distributions editable, the dev tools, npm).
+# Three levels of install: what running the server needs (`make run`), the
+# client beside it (`make client`), and everything for development (all four
+# distributions editable, the dev tools, npm: `make setup`, `make test`).
 RUN_STAMP := $(VENV)/.installed-run
 CLIENT_STAMP := $(VENV)/.installed-client
 STAMP  := $(VENV)/.installed-dev
