@@ -37,10 +37,12 @@ class JobFailed(Exception):
 
 @dataclass(frozen=True)
 class CreatedFile:
-    """A file a job creates, by absolute path; ``device`` and ``inode`` once it exists.
+    """A file a job creates, by its path relative to the data directory; ``device`` and
+    ``inode`` once it exists.
 
     The durable store keeps these so that a job the server stopped while it
-    ran can have its half-made files removed after a restart.
+    ran can have its half-made files removed after a restart, by the backend
+    that owns the data directory, wherever that directory is then.
     """
 
     path: str

@@ -209,6 +209,33 @@ class DataDir:
         """The descriptors images hold right now."""
         return self._budget.held
 
+    def remove_if_same(self, name: str, device: int, inode: int) -> bool:
+        """Unlink ``name`` if it still is the file ``device``/``inode``; whether it was removed.
+
+        Blocking.  ``name`` is relative to the data directory and checked
+        like a client's; its directory is opened beneath the data directory
+        without following links, and the file is looked at and unlinked
+        through that descriptor, never by a path from the root.
+        """
+        split = self._split(name, "file")
+        try:
+            dir_fd = beneath.open_directory(
+                self._root_fd, split.parents, use_openat2=self.use_openat2
+            )
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                st = os.stat(split.base, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if (st.st_dev, st.st_ino) != (device, inode):
+                return False
+            os.unlink(split.base, dir_fd=dir_fd)
+            return True
+        finally:
+            os.close(dir_fd)
+
     def existing(self, name: str, *, parameter: str, writable: bool) -> ImagePath:
         """Open the existing image ``name`` for reading (and writing, if ``writable``).
 
