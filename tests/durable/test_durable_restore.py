@@ -23,7 +23,7 @@ from qapi_jobs.client import AsyncJobsClient
 from qapi_jobs.server.engines.backend import BuiltinJobs
 from qapi_jobs.server.engines.builtin import BuiltinEngine
 from qapi_jobs.server.engines.builtin.image_job import remove_restored
-from qapi_jobs.server.engines.builtin.paths import DataDir
+from qapi_jobs.server.engines.builtin.paths import CREATION_TAG, DataDir
 from qapi_jobs.server.grpc.app import build_server
 from qapi_jobs.server.grpc.config import ServerConfig
 from qapi_jobs.server.jobs.records import INTERRUPTED
@@ -143,6 +143,8 @@ async def test_restored_removal_follows_no_link_and_needs_the_inode(tmp_path: Pa
     (data / "sub").symlink_to(outside)
     fresh = data / "fresh.raw"  # changed just now, but the record names no inode
     fresh.write_bytes(b"someone else's")
+    untagged = data / "untagged.raw"  # the record's tag, but not on the file
+    untagged.write_bytes(b"someone else's")
     st = victim.stat()
     data_dir = DataDir(data)
     manager = BuiltinJobs(BuiltinEngine(data_dir))
@@ -151,6 +153,7 @@ async def test_restored_removal_follows_no_link_and_needs_the_inode(tmp_path: Pa
             _record("linked", [["sub/x.raw", st.st_dev, st.st_ino]]),
             _record("absolute", [[str(victim), st.st_dev, st.st_ino]]),
             _record("noinode", [["fresh.raw", None, None]]),
+            _record("untagged", [["untagged.raw", None, None, "f00d"]]),
         ],
         remove_files=functools.partial(remove_restored, data_dir),
     )
@@ -158,6 +161,7 @@ async def test_restored_removal_follows_no_link_and_needs_the_inode(tmp_path: Pa
     assert {job.error for job in jobs.values()} == {INTERRUPTED}
     assert victim.read_bytes() == b"not the job's"
     assert fresh.read_bytes() == b"someone else's"
+    assert untagged.read_bytes() == b"someone else's"
 
 
 async def test_restored_removal_removes_the_recorded_inode_only(tmp_path: Path) -> None:
@@ -167,6 +171,9 @@ async def test_restored_removal_removes_the_recorded_inode_only(tmp_path: Path) 
     made.write_bytes(b"half made")
     other = data / "other.raw"
     other.write_bytes(b"replaced")
+    tagged = data / "tagged.raw"  # created, but killed before its inode was recorded
+    tagged.write_bytes(b"half made")
+    os.setxattr(tagged, CREATION_TAG, b"f00d")
     made_st, other_st = made.stat(), other.stat()
     data_dir = DataDir(data)
     manager = BuiltinJobs(BuiltinEngine(data_dir))
@@ -175,8 +182,9 @@ async def test_restored_removal_removes_the_recorded_inode_only(tmp_path: Path) 
             _record("made", [["dir//./made.raw", made_st.st_dev, made_st.st_ino]]),
             # The name now leads to a file other than the one recorded.
             _record("swapped", [["other.raw", other_st.st_dev, other_st.st_ino + 1]]),
+            _record("tagged", [["tagged.raw", None, None, "f00d"]]),
         ],
         remove_files=functools.partial(remove_restored, data_dir),
     )
-    assert not made.exists()
+    assert not made.exists() and not tagged.exists()
     assert other.read_bytes() == b"replaced"

@@ -48,6 +48,9 @@ class CreatedFile:
     path: str
     device: int | None = None
     inode: int | None = None
+    tag: str | None = None
+    """A secret the engine marks the file with on creation, known before the file exists:
+    it identifies the file should the server stop before its inode was recorded."""
 
 
 class IoOperation(enum.Enum):

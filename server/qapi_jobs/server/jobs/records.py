@@ -54,7 +54,7 @@ def record_of(job: Job) -> dict[str, object]:
         "txn": id(job.txn) if job.txn is not None else None,
         "created_at": job.created_at,
         "owner": job.owner,
-        "files": [[f.path, f.device, f.inode] for f in job.driver.created_files()],
+        "files": [[f.path, f.device, f.inode, f.tag] for f in job.driver.created_files()],
     }
 
 
@@ -101,7 +101,7 @@ def restored_job(data: Mapping[str, object], remove: RemoveFiles | None) -> tupl
 
     ``remove`` will remove the job's created files if it is aborted.
     """
-    files = [CreatedFile(str(p), _opt_int(d), _opt_int(i)) for p, d, i in _list(data["files"])]
+    files = [_created_file(entry) for entry in _list(data["files"])]
     created_at = float(_number(data["created_at"]))
     driver_class = _driver_class(str(data["type"]), bool(data["block"]), bool(data["converging"]))
     block = bool(data["block"])
@@ -131,6 +131,15 @@ def restored_job(data: Mapping[str, object], remove: RemoveFiles | None) -> tupl
     job.error = str(error) if error is not None else None
     job.iostatus = IoStatus.OK
     return job, data["txn"]
+
+
+def _created_file(entry: object) -> CreatedFile:
+    if not isinstance(entry, list) or len(entry) not in (3, 4):
+        raise ValueError(f"a created file was expected in a job record, not {entry!r}")
+    tag = entry[3] if len(entry) == 4 else None  # older records have no tag
+    return CreatedFile(
+        str(entry[0]), _opt_int(entry[1]), _opt_int(entry[2]), None if tag is None else str(tag)
+    )
 
 
 def _number(value: object) -> float:

@@ -90,10 +90,10 @@ class ImageJob(JobDriver):
             # Relative to the data directory: a restarted server resolves it
             # beneath its data directory, wherever that is then.
             self._created_path = "/".join(p for p in target.name.split("/") if p not in ("", "."))
-        created = self._created
+        created, tag = self._created, target.creation_tag
         if created is None:
-            return (CreatedFile(self._created_path),)
-        return (CreatedFile(self._created_path, created.device, created.inode),)
+            return (CreatedFile(self._created_path, tag=tag),)
+        return (CreatedFile(self._created_path, created.device, created.inode, tag),)
 
 
 def remove_restored(data_dir: DataDir, created: Sequence[CreatedFile]) -> None:
@@ -101,15 +101,17 @@ def remove_restored(data_dir: DataDir, created: Sequence[CreatedFile]) -> None:
 
     Each is looked up beneath ``data_dir`` by its recorded relative path,
     through directory descriptors and without following links, and
-    removed only if it still is the recorded inode.  A file recorded
-    without an inode (the server stopped between creating it and saving
-    the record) is left alone and logged: nothing proves it is the job's.
+    removed only if it still is the recorded inode or, for a file whose
+    inode never made it into the record, carries the job's creation tag.
+    Anything else is left alone and logged: nothing proves it is the job's.
     """
     for file in created:
-        if file.device is None or file.inode is None:
-            _log.warning("left %s behind: its job's record has no inode to check", file.path)
-            continue
         try:
-            data_dir.remove_if_same(file.path, file.device, file.inode)
+            removed = data_dir.remove_created(
+                file.path, device=file.device, inode=file.inode, tag=file.tag
+            )
         except (JobError, OSError) as exc:
             _log.warning("left %s behind: %s", file.path, exc)
+            continue
+        if not removed and file.inode is None:
+            _log.warning("left %s behind (if it exists): nothing proves it is the job's", file.path)
