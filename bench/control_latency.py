@@ -1,6 +1,6 @@
 """Benchmark 1: latency of unary job RPCs, against a bare gRPC echo and against QMP.
 
-Three targets answer the same questions in one run, their calls interleaved
+Four targets answer the same questions in one run, their calls interleaved
 round by round:
 
 * the service: ``QueryJobs`` with one job, ``JobPause`` / ``JobResume`` of a
@@ -8,7 +8,9 @@ round by round:
 * a bare grpc.aio echo with the very same request and response sizes (the
   floor the service's code sits on);
 * qemu-storage-daemon over QMP: ``query-jobs``, ``job-pause``, ``job-resume``
-  of a throttled running backup (what QEMU users have today).
+  of a throttled running backup (what QEMU users have today);
+* the service with its qemu engine, the same calls as the service's, each
+  of which the engine forwards to its own qemu-storage-daemon.
 """
 
 from __future__ import annotations
@@ -106,6 +108,23 @@ async def run(config: Config) -> BenchResult:
             probes.append(single(f"echo {operation}", call, baseline.pid))
 
         qemu_missing = missing_tool("qemu-storage-daemon")
+        if qemu_missing is None and unavailable is None:
+            qemu_svc = await stack.enter_async_context(
+                service.running_service(config.workdir / "svc-qemu", ("--engine", "qemu"))
+            )
+            qemu_job = await qemu_svc.start_throttled_backup("throttled")
+            probes.append(single("service-qemu query-jobs", qemu_svc.query_jobs, qemu_svc.pid))
+            probes.append(
+                Alternating(
+                    [
+                        ("service-qemu job-pause", lambda: qemu_svc.job_pause(qemu_job)),
+                        ("service-qemu job-resume", lambda: qemu_svc.job_resume(qemu_job)),
+                    ],
+                    qemu_svc.pid,
+                )
+            )
+        else:
+            result.skip("service-qemu", qemu_missing or unavailable or "")
         if qemu_missing is None:
             qsd = await stack.enter_async_context(storage_daemon(config.workdir / "qsd"))
             qmp_job = await start_qmp_throttled_backup(qsd.qmp)
@@ -163,7 +182,7 @@ def report(result: BenchResult, timings: Timings, sizes: dict[str, MessageSizes]
     summaries: dict[tuple[str, str], Distribution] = {}
     cpu: dict[tuple[str, str], float | None] = {}
     for operation in OPERATIONS:
-        for target in ("service", "echo", "qmp"):
+        for target in ("service", "service-qemu", "echo", "qmp"):
             name = f"{target} {operation}"
             values = timings.samples.get(name)
             if not values:
@@ -172,7 +191,7 @@ def report(result: BenchResult, timings: Timings, sizes: dict[str, MessageSizes]
             summaries[(target, operation)] = dist
             cpu[(target, operation)] = timings.cpu_per_call(name)
             cpu_us = cpu[(target, operation)]
-            shape = sizes[operation] if target != "qmp" else None
+            shape = sizes[operation] if target in ("service", "echo") else None
             result.measure(
                 target=target,
                 operation=operation,
@@ -202,5 +221,12 @@ def report(result: BenchResult, timings: Timings, sizes: dict[str, MessageSizes]
                 )
             result.ratios[f"{operation} server CPU service/{baseline}"] = ratio(
                 cpu.get(("service", operation)), cpu.get((baseline, operation))
+            )
+        # The qemu engine against the daemon it drives (its server CPU leaves QEMU's out).
+        ours = summaries.get(("service-qemu", operation))
+        theirs = summaries.get(("qmp", operation))
+        for stat in ("p50", "p99"):
+            result.ratios[f"{operation} {stat} service-qemu/qmp"] = ratio(
+                getattr(ours, stat) if ours else None, getattr(theirs, stat) if theirs else None
             )
     result.tables.append(table)

@@ -45,7 +45,9 @@ from bench.processes import PYTHON, python_env, running
 from bench.watcher_pool import WatcherPool
 
 NAME = "durability"
-MODES = {"store": (), "memory": ("--no-store",)}
+LIMITS = ("--max-streams-per-connection", "1000")
+"""The burst starts its jobs with one call each on one connection: more than the default."""
+MODES = {"store": LIMITS, "memory": (*LIMITS, "--no-store")}
 
 
 @dataclass(frozen=True)

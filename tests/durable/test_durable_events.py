@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,10 @@ class CountingStore:
     @property
     def oldest_seq(self) -> int:
         return self.store.oldest_seq
+
+    @property
+    def writer(self) -> Executor:
+        return self.store.writer
 
     def read_events(self, first: int, last: int) -> list[EventRecord]:
         return self.store.read_events(first, last)

@@ -28,7 +28,8 @@ async def test_watchers_resume_across_connection_age_with_no_loss(tmp_path: Path
         if len(retries) >= RECONNECTS:
             reconnected.set()
 
-    age = ConnectionAgeConfig(max_age=0.5, grace=0.2)
+    # A grace long enough for any unary call in flight at a GOAWAY on a loaded machine.
+    age = ConnectionAgeConfig(max_age=0.5, grace=1.0)
     async with (
         running_server(tmp_path, connection_age=age) as server,
         AsyncJobsClient(server.address, timeout=10) as client,

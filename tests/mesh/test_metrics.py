@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from qapi_jobs.client import AsyncJobsClient, JobNotFound
 from qapi_jobs.server.cli import LISTENING, METRICS
 from qapi_jobs.server.grpc.app import JobsServer, ListenError
+from qapi_jobs.server.grpc.metrics import ServerMetrics
 from qapi_jobs.server.grpc.watch import WatchSettings
 from qapi_jobs.v1 import watch_pb2, watch_pb2_grpc
 from tests.support.images import MIB, dense_file
@@ -195,3 +196,23 @@ async def test_the_server_prints_its_metrics_url(data_dir: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert await process.wait() == 0
+
+
+async def test_each_method_is_wrapped_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The authorisation guard hands out the same wrapper for every call, so
+    # the metrics interceptor outside it wraps each method only once.
+    built: list[str] = []
+    observe = ServerMetrics._observe
+
+    def counting(self: ServerMetrics, method: str, handler: Any) -> Any:
+        built.append(method)
+        return observe(self, method, handler)
+
+    monkeypatch.setattr(ServerMetrics, "_observe", counting)
+    async with (
+        running_server(tmp_path, metrics_listen="127.0.0.1:0") as server,
+        AsyncJobsClient(server.address, timeout=10) as client,
+    ):
+        for _ in range(5):
+            await client.query_jobs()
+    assert built.count("/qapi_jobs.v1.JobsService/QueryJobs") == 1

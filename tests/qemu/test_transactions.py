@@ -9,7 +9,7 @@ import pytest
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 
-from .conftest import statuses, until, until_all
+from .conftest import statuses, until_all
 from .images import MIB, create, same, write
 
 
@@ -27,24 +27,6 @@ async def test_two_backups_in_one_transaction(jobs: QemuJobs, data_dir: Path) ->
     seen = await until_all(events, {"t1": "null", "t2": "null"})
     assert statuses(seen, "t1")[-3:] == ["pending", "concluded", "null"]
     assert same(source, data_dir / "a.qcow2") and same(source, data_dir / "b.raw")
-
-
-async def test_grouped_cancel_ends_every_member(jobs: QemuJobs, data_dir: Path) -> None:
-    source = create(data_dir / "src.qcow2")
-    write(source, 2, 0, 2 * MIB)
-    events = jobs.subscribe()
-    await jobs.start_transaction(
-        [_backup("g1", "a.qcow2", speed=65536), _backup("g2", "b.qcow2", speed=65536)],
-        grouped=True,
-    )
-    seen = await until(events, "g2", "running")
-    await jobs.job_cancel("g1")
-    await until_all(events, {"g1": "null", "g2": "null"}, seen)
-    for job_id in ("g1", "g2"):
-        assert "aborting" in statuses(seen, job_id)
-    cancelled = {r.data["device"] for r in seen if r.name == "BLOCK_JOB_CANCELLED"}
-    assert cancelled == {"g1", "g2"}
-    assert not (data_dir / "a.qcow2").exists() and not (data_dir / "b.qcow2").exists()
 
 
 async def test_refused_action_rolls_back_the_earlier_ones(jobs: QemuJobs, data_dir: Path) -> None:
@@ -66,13 +48,3 @@ async def test_refused_action_rolls_back_the_earlier_ones(jobs: QemuJobs, data_d
     assert jobs.query_jobs() == []
     assert jobs.daemon.qmp is not None
     assert await jobs.daemon.qmp.execute("query-named-block-nodes") == []
-
-
-async def test_abort_action(jobs: QemuJobs, data_dir: Path) -> None:
-    create(data_dir / "src.qcow2")
-    with pytest.raises(JobError) as refused:
-        await jobs.start_transaction([_backup("x1", "a.qcow2"), ("abort", {})])
-    assert refused.value.message == "Transaction aborted using Abort action"
-    assert refused.value.reason == "TRANSACTION_ABORTED"
-    assert not (data_dir / "a.qcow2").exists()
-    assert jobs.query_jobs() == []

@@ -310,9 +310,13 @@ async def test_unreadable_tls_files(config: ServerConfig, tmp_path: Path) -> Non
         await build_server(replace(config, tls=tls))
 
 
-async def test_a_busy_port_is_refused(server: JobsServer, config: ServerConfig) -> None:
+async def test_a_busy_port_is_refused(
+    server: JobsServer, config: ServerConfig, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"  # a data directory of its own: each has one server
+    other.mkdir()
     with pytest.raises(ListenError, match="cannot listen on"):
-        await build_server(replace(config, listen=(server.address,)))
+        await build_server(replace(config, listen=(server.address,), data_dir=other))
 
 
 def ipv6_loopback() -> bool:

@@ -170,6 +170,9 @@ async def test_the_qemu_engine_without_its_daemon_is_refused(
         (["--tls-cert=c", "--tls-key=k", "--require-client-auth"], "needs a client CA"),
         (["--listen=localhost"], "is not HOST:PORT or unix:PATH"),
         (["--heartbeat-interval=0.01"], "heartbeat_interval must be at least"),
+        (["--max-connection-age-grace=5"], "needs --max-connection-age"),
+        (["--engine=qemu", "--power-loss-safe"], "the qemu engine does not use it"),
+        (["--engine=qemu", "--event-max-age=60"], "the qemu engine does not use it"),
     ],
 )
 def test_inconsistent_options(data_dir: Path, options: list[str], complaint: str) -> None:

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from qapi_jobs.server.grpc.app import JobsServer
+from qapi_jobs.server.store import STATE_DIR_NAME
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import service_pb2
 from tests.support.errors import assert_refused
@@ -191,7 +192,7 @@ async def test_abort_action_refuses_the_whole_transaction(
     )
     assert events.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert list((await stub.QueryJobs(service_pb2.QueryJobsRequest())).result) == []
-    assert sorted(os.listdir(data_dir)) == ["disk-a.img", "disk-b.img"]
+    assert sorted(set(os.listdir(data_dir)) - {STATE_DIR_NAME}) == ["disk-a.img", "disk-b.img"]
 
 
 async def test_a_refused_action_rolls_back_the_jobs_before_it(
@@ -212,7 +213,7 @@ async def test_a_refused_action_rolls_back_the_jobs_before_it(
         "IMAGE_NOT_FOUND",
     )
     assert events.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
-    assert sorted(os.listdir(data_dir)) == ["disk-a.img", "disk-b.img"]
+    assert sorted(set(os.listdir(data_dir)) - {STATE_DIR_NAME}) == ["disk-a.img", "disk-b.img"]
 
 
 async def test_a_refused_first_action_creates_nothing(
@@ -245,7 +246,7 @@ async def test_a_backup_onto_anothers_source_refuses_the_transaction(
     )
     assert events.drain() == ["a:created", "a:aborting", "a:concluded", "a:null"]
     assert list((await stub.QueryJobs(service_pb2.QueryJobsRequest())).result) == []
-    assert sorted(os.listdir(data_dir)) == ["disk-a.img", "disk-b.img"]
+    assert sorted(set(os.listdir(data_dir)) - {STATE_DIR_NAME}) == ["disk-a.img", "disk-b.img"]
 
     # The rolled-back job let go of the source.
     await stub.Transaction(transaction(backup_action("b", "disk-a.img")))

@@ -145,7 +145,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=DEFAULT_MAX_MESSAGE_SIZE,
         metavar="BYTES",
-        help="largest message sent or received (default: %(default)s)",
+        help="largest message the server sends; --max-request-size bounds what it receives "
+        "(default: %(default)s)",
     )
     network.add_argument(
         "--shutdown-grace",
@@ -309,11 +310,20 @@ def _add_mesh_arguments(parser: argparse.ArgumentParser) -> None:
     mesh.add_argument(
         "--max-connection-age-grace",
         type=_non_negative_float,
-        default=30.0,
         metavar="S",
-        help="seconds calls get on a connection after its GOAWAY; watchers then resume "
-        "(default: %(default)s)",
+        help="with --max-connection-age: seconds calls get on a connection after its GOAWAY; "
+        "watchers then resume (default: 30)",
     )
+
+
+def _connection_age(args: argparse.Namespace) -> ConnectionAgeConfig | None:
+    if args.max_connection_age is None:
+        if args.max_connection_age_grace is not None:
+            raise ConfigError("--max-connection-age-grace needs --max-connection-age")
+        return None
+    if args.max_connection_age_grace is None:
+        return ConnectionAgeConfig(max_age=args.max_connection_age)
+    return ConnectionAgeConfig(max_age=args.max_connection_age, grace=args.max_connection_age_grace)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -364,11 +374,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_message_size=args.max_message_size,
         shutdown_grace=args.shutdown_grace,
         metrics_listen=args.metrics_listen,
-        connection_age=None
-        if args.max_connection_age is None
-        else ConnectionAgeConfig(
-            max_age=args.max_connection_age, grace=args.max_connection_age_grace
-        ),
+        connection_age=_connection_age(args),
         limits=limits,
         new_file_mode=args.new_file_mode,
         allow_hard_links=args.allow_hard_links,

@@ -59,7 +59,7 @@ from qapi_jobs.server.grpc.policy import Policy, load_policy
 from qapi_jobs.server.grpc.watch import SERVICE_NAME as WATCH_SERVICE
 from qapi_jobs.server.grpc.watch import WatchServicer
 from qapi_jobs.server.grpc.watch import add_to_server as add_watch_service
-from qapi_jobs.server.store import Store, StoreError, open_store
+from qapi_jobs.server.store import DataDirLock, Store, StoreError, claim_data_dir, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +154,11 @@ class JobsServer:
         addresses: tuple[str, ...],
         observability: Observability,
         store: Store | None = None,
+        lock: DataDirLock | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        self._lock = lock
         self.manager = manager
         """The job backend: the builtin job manager or the qemu engine's."""
         self.watch = watch
@@ -237,9 +239,13 @@ class JobsServer:
         finally:
             if self._event_logger is not None:
                 await _finish(self._event_logger)
-            await self.observability.stop()
+            # The store first: what the jobs did must be written even if
+            # stopping the metrics endpoint fails or is abandoned.
             if self.store is not None:
                 await asyncio.to_thread(self.store.close)
+            if self._lock is not None:
+                self._lock.release()
+            await self.observability.stop()
             self._stopped.set()
             logger.info("stopped")
 
@@ -332,18 +338,51 @@ async def build_server(
     policy = None if config.policy is None else await asyncio.to_thread(load_policy, config.policy)
     warn_if_exposed(config)
     if engine is None and config.engine == "qemu":
-        backend = await make_qemu_backend(config)
-        return await _assemble(config, backend, credentials, policy, tracer_provider, None)
+        return await _qemu_server(config, credentials, policy, tracer_provider)
     if engine is None:
         engine = await asyncio.to_thread(make_engine, config)
     store = await _open_store(config)
+    # Without a store, the data directory is still claimed: one server each.
+    lock = None if store is not None else await _claim(config)
     try:
         manager = await _job_manager(config, engine, store)
-        return await _assemble(config, manager, credentials, policy, tracer_provider, store)
+        return await _assemble(config, manager, credentials, policy, tracer_provider, store, lock)
     except BaseException:
         if store is not None:
             await asyncio.to_thread(store.close)
+        if lock is not None:
+            lock.release()
         raise
+
+
+async def _qemu_server(
+    config: ServerConfig,
+    credentials: grpc.ServerCredentials | None,
+    policy: Policy | None,
+    tracer_provider: TracerProvider | None,
+) -> JobsServer:
+    """The server of the qemu engine; its daemon is stopped again if the server cannot start."""
+    lock = await _claim(config)
+    try:
+        backend = await make_qemu_backend(config)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        return await _assemble(config, backend, credentials, policy, tracer_provider, None, lock)
+    except BaseException:
+        await backend.shutdown(0.0)
+        lock.release()
+        raise
+
+
+async def _claim(config: ServerConfig) -> DataDirLock:
+    try:
+        return await asyncio.to_thread(claim_data_dir, config.data_dir)
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"cannot lock the data directory {config.data_dir}: {exc}") from exc
 
 
 async def _assemble(
@@ -353,6 +392,7 @@ async def _assemble(
     policy: Policy | None,
     tracer_provider: TracerProvider | None,
     store: Store | None,
+    lock: DataDirLock | None,
 ) -> JobsServer:
     observability = Observability(manager, manager, config, SERVICES, tracer_provider)
     owners = JobOwners(
@@ -391,6 +431,7 @@ async def _assemble(
         addresses=addresses,
         observability=observability,
         store=store,
+        lock=lock,
     )
 
 

@@ -201,6 +201,12 @@ class ServerConfig:
             )
         if self.metrics_listen is not None and split_address(self.metrics_listen) is None:
             raise ConfigError(f"metrics listen address {self.metrics_listen!r} must be HOST:PORT")
+        if self.engine == "qemu" and (self.state.power_loss or self.state.event_max_age):
+            # QEMU and the engine's journal hold the qemu engine's state, not the store.
+            raise ConfigError(
+                "--power-loss-safe and --event-max-age apply to the builtin engine's store; "
+                "the qemu engine does not use it"
+            )
 
 
 def _in_range(what: str, value: float, low: float, high: float) -> None:

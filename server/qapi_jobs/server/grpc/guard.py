@@ -105,6 +105,7 @@ class Guard(grpc.aio.ServerInterceptor):
         self.max_streams = max_streams_per_connection
         self._streams: Counter[str] = Counter()
         self._unary_calls = 0
+        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any]]] = {}
         self._no_unary_calls = asyncio.Event()
         self._no_unary_calls.set()
 
@@ -126,6 +127,11 @@ class Guard(grpc.aio.ServerInterceptor):
         permission = permission_for(method)
         if handler is None or permission is None:
             return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            # The same wrapper every time, so that interceptors outside this
+            # one can cache what they build around it.
+            return cast("grpc.RpcMethodHandler[_Req, _Resp]", cached[1])
         deserializer = _safe(handler.request_deserializer, method)
         wrapped: grpc.RpcMethodHandler[Any, Any] = handler
         if handler.unary_unary is not None:
@@ -146,6 +152,7 @@ class Guard(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        self._wrapped[method] = (handler, wrapped)
         return cast("grpc.RpcMethodHandler[_Req, _Resp]", wrapped)
 
     async def _admit(

@@ -16,9 +16,12 @@ random per process, so a client holding a sequence number can tell that it
 belongs to a server that has restarted.  With an :class:`EventJournal` (the
 durable store) the log starts where the journal ended, under the journal's
 stable identity, and every event is written to the journal before any
-subscriber can see it: events published during one loop iteration are
-written together in one commit at its end (group commit), and only then
-does :attr:`EventLog.last_seq`, the newest event subscribers see, move on.
+subscriber can see it.  The commits run in the journal's writer thread, one
+at a time and in publishing order, never on the event loop: at the end of a
+loop iteration that published something the pending events are handed over
+as one batch, and whatever is published while that commit runs makes up the
+next one (group commit).  Only once a commit has returned does
+:attr:`EventLog.last_seq`, the newest event subscribers see, move on.
 The events of earlier processes stay in the journal and are read from it
 when a subscriber resumes that far back, so a restart does not wait for
 the whole retained history to be loaded.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -100,8 +104,15 @@ class EventJournal(Protocol):
     def oldest_seq(self) -> int:
         """The oldest sequence number still held (``last_seq + 1`` when empty)."""
 
+    @property
+    def writer(self) -> concurrent.futures.Executor:
+        """The single thread :meth:`append` runs in; the journal shuts it down on close."""
+
     def read_events(self, first: int, last: int) -> list[EventRecord]:
-        """The held events from ``first`` to ``last`` (both included), oldest first."""
+        """The held events from ``first`` to ``last`` (both included), oldest first.
+
+        Safe while :meth:`append` runs in the writer; sees only committed events.
+        """
 
     def timestamps(self, first: int) -> list[float]:
         """The timestamps of the held events from ``first`` on, oldest first."""
@@ -113,7 +124,10 @@ class EventJournal(Protocol):
         keep_from: int,
     ) -> None:
         """Write events and job records (None deletes one) atomically; drop events
-        older than ``keep_from``.  Raises JournalError when the write fails."""
+        older than ``keep_from``.  Raises JournalError when the write fails.
+
+        Called in :attr:`writer` only, one call at a time.
+        """
 
 
 class EventsExpired(LookupError):
@@ -188,8 +202,10 @@ class EventLog:
         self._unwritten: list[EventRecord] = []
         self._staged_jobs: dict[str, JobRecordData | None] = {}
         self._flush_scheduled = False
+        self._in_flight: _Write | None = None
+        """The write running in the journal's writer thread; at most one."""
         self._written: asyncio.Future[None] | None = None
-        """Resolved by the next write (for :meth:`written`)."""
+        """Resolved by the write that takes what is pending now (for :meth:`written`)."""
         self._write_error: JournalError | None = None
         self._closed = False
         self._waiters = WakeList()
@@ -275,53 +291,101 @@ class EventLog:
             self._schedule_flush()
 
     async def written(self) -> None:
-        """Return once everything published so far is written (at the next group commit).
+        """Return once everything published so far is written.
 
         Raises JournalError if that write fails.
         """
-        if self._journal is None or not (self._unwritten or self._staged_jobs):
+        if self._journal is None:
             return
-        if self._written is None:
-            self._written = asyncio.get_running_loop().create_future()
-            self._written.add_done_callback(_retrieve)
-            self._schedule_flush()
-        await asyncio.shield(self._written)
+        if self._unwritten or self._staged_jobs:
+            if self._written is None:
+                self._written = asyncio.get_running_loop().create_future()
+                self._written.add_done_callback(_retrieve)
+                self._schedule_flush()
+            waiter = self._written
+        elif self._in_flight is not None and self._in_flight.waiter is not None:
+            waiter = self._in_flight.waiter
+        elif self._in_flight is not None:
+            waiter = self._in_flight.waiter = asyncio.get_running_loop().create_future()
+            waiter.add_done_callback(_retrieve)
+        else:
+            return
+        await asyncio.shield(waiter)
 
     def flush(self) -> None:
-        """Write what was published or staged since the last write, then show it to subscribers.
+        """Write what was published or staged, then show it to subscribers (blocking).
 
-        Raises JournalError if the journal refused the write; the events then
-        stay unwritten and invisible, and the write is retried shortly.
+        For callers that cannot wait (no running loop, or a shutdown path):
+        waits for the write in flight, then commits the rest in the writer
+        thread and waits for that too.  Raises JournalError if the journal
+        refused the write; the events then stay unwritten and invisible, and
+        the write is retried shortly.
         """
-        journal = self._journal
-        if journal is None or not (self._unwritten or self._staged_jobs):
+        if self._journal is None:
             return
+        write = self._in_flight
+        if write is not None:
+            concurrent.futures.wait([write.done])
+            self._finish(write)
+        if not (self._unwritten or self._staged_jobs):
+            return
+        write = self._start_write()
+        concurrent.futures.wait([write.done])
+        self._finish(write)
+        if self._write_error is not None:
+            raise self._write_error
+
+    def _start_write(self) -> _Write:
+        """Hand everything pending to the writer thread as one commit."""
+        journal = self._journal
+        if journal is None or self._in_flight is not None:
+            raise AssertionError("one write at a time, and only with a journal")
         self._expire_by_age()
+        events, jobs = self._unwritten, self._staged_jobs
         try:
-            journal.append(self._unwritten, self._staged_jobs, self.oldest_seq)
-        except JournalError as exc:
+            done = journal.writer.submit(journal.append, events, jobs, self.oldest_seq)
+        except RuntimeError:  # the writer was shut down: the journal is closed
+            done = concurrent.futures.Future()
+            done.set_exception(JournalError("the state store is closed"))
+        write = _Write(events, jobs, self._written, done)
+        self._unwritten, self._staged_jobs, self._written = [], {}, None
+        self._in_flight = write
+        return write
+
+    def _finish(self, write: _Write) -> None:
+        """Settle a write that has returned: show its events, or put them back for a retry."""
+        if self._in_flight is not write:
+            return  # already settled (a blocking flush got there first)
+        self._in_flight = None
+        error = write.done.exception()
+        if error is not None:
+            if not isinstance(error, JournalError):
+                logger.error("unexpected failure writing events", exc_info=error)
+                error = JournalError(f"cannot write events and job records: {error}")
             if self._write_error is None:
-                logger.error("events and job records cannot be written: %s", exc)
-            self._write_error = exc
-            self._settle_written(exc)
+                logger.error("events and job records cannot be written: %s", error)
+            self._write_error = error
+            # Back in front of what came meanwhile: same order, and a newer job record wins.
+            self._unwritten = write.events + self._unwritten
+            self._staged_jobs = {**write.jobs, **self._staged_jobs}
+            _settle(write.waiter, error)
+            waiter, self._written = self._written, None
+            _settle(waiter, error)
             self._retry_later()
-            raise
+            return
         if self._write_error is not None:
             logger.warning("events and job records are written again")
             self._write_error = None
-        self._unwritten = []
-        self._staged_jobs = {}
-        self._last_seq = self._issued
-        self._settle_written(None)
+        if write.events:
+            self._last_seq = write.events[-1].seq
+        _settle(write.waiter, None)
         self._waiters.wake_all()
 
-    def _settle_written(self, error: JournalError | None) -> None:
-        waiter, self._written = self._written, None
-        if waiter is not None and not waiter.done():
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
+    def _write_returned(self, write: _Write) -> None:
+        """In the loop, once the writer thread is done with ``write``: settle it, start the next."""
+        self._finish(write)
+        if self._write_error is None and self._in_flight is None:
+            self._scheduled_flush()
 
     def _schedule_flush(self) -> None:
         if self._flush_scheduled:
@@ -345,8 +409,16 @@ class EventLog:
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
-        with contextlib.suppress(JournalError):  # logged and retried by flush
-            self.flush()
+        if self._in_flight is not None or not (self._unwritten or self._staged_jobs):
+            return  # the write in flight starts the next one when it returns
+        write = self._start_write()
+        loop = asyncio.get_running_loop()
+
+        def returned(_: concurrent.futures.Future[None]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                loop.call_soon_threadsafe(self._write_returned, write)
+
+        write.done.add_done_callback(returned)
 
     def _expire_by_age(self) -> None:
         if self.max_age is None:
@@ -427,6 +499,27 @@ class EventLog:
 
     def _forget(self, subscription: Subscription) -> None:
         self._open.discard(subscription)
+
+
+@dataclass(slots=True)
+class _Write:
+    """One commit handed to the writer thread."""
+
+    events: list[EventRecord]
+    jobs: dict[str, JobRecordData | None]
+    waiter: asyncio.Future[None] | None
+    """Settled once the commit returned (for :meth:`EventLog.written`)."""
+    done: concurrent.futures.Future[None]
+    """The commit in the writer thread."""
+
+
+def _settle(waiter: asyncio.Future[None] | None, error: JournalError | None) -> None:
+    if waiter is None or waiter.done():
+        return
+    if error is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(error)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

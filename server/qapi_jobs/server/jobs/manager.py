@@ -206,6 +206,10 @@ class JobManager:
 
     async def _run(self, job: Job) -> None:
         try:
+            # The record naming the files the job is about to create must be in the
+            # store before the driver makes them: a restart removes only what it names.
+            with contextlib.suppress(JournalError):
+                await self.events.written()
             await job.driver.run(ManagedJobContext(job, self._recorder))
         except BaseException as exc:
             if not isinstance(exc, Exception | asyncio.CancelledError):

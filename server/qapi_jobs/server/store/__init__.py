@@ -9,6 +9,7 @@ with a :class:`StoreError` that says what to do, and never discards data.
 
 from qapi_jobs.server.store.errors import StoreError
 from qapi_jobs.server.store.layout import STATE_DIR_NAME
+from qapi_jobs.server.store.lock import DataDirLock, claim_data_dir
 from qapi_jobs.server.store.store import Store, open_store
 
-__all__ = ["STATE_DIR_NAME", "Store", "StoreError", "open_store"]
+__all__ = ["STATE_DIR_NAME", "DataDirLock", "Store", "StoreError", "claim_data_dir", "open_store"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from qapi_jobs.server.store.errors import StoreError
+from qapi_jobs.server.store.layout import lock_path, state_dir
 
 
 class DataDirLock:
@@ -54,6 +56,28 @@ class DataDirLock:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def claim_data_dir(data_dir: Path) -> DataDirLock:
+    """Make the state directory inside ``data_dir`` and lock the data directory (blocking).
+
+    Every server takes this lock, whatever its engine and whether or not it
+    keeps a store, so that no two servers share a data directory.  A state
+    directory that is a symbolic link is refused: it would lead the lock
+    and the store out of the data directory.
+    """
+    state = state_dir(data_dir)
+    try:
+        state.mkdir(exist_ok=True)
+        st = state.lstat()
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create {state}: {exc.strerror}; the server keeps its state in the data "
+            "directory, which must be writable"
+        ) from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{state} is not a directory; remove it and start again")
+    return DataDirLock.acquire(lock_path(data_dir), data_dir)
 
 
 def _read_holder(fd: int) -> str:

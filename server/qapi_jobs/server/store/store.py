@@ -1,12 +1,14 @@
 """The store: one SQLite database (WAL) holding the event log and the job records.
 
-Writes come from the event loop, one transaction per loop iteration that
-published something (see :class:`~qapi_jobs.server.jobs.events.EventLog`):
-in WAL mode with ``synchronous=NORMAL`` a commit is a write into the OS
-page cache, which survives a crash of the process; ``power_loss=True``
-switches to ``synchronous=FULL`` (an fsync per commit).  WAL checkpoints,
-which do fsync, run in a thread of their own on a second connection, so
-the loop never waits for the disk there.
+Writes run in the store's writer thread (:attr:`Store.writer`), one
+transaction per batch the event log hands over (see
+:class:`~qapi_jobs.server.jobs.events.EventLog`): in WAL mode with
+``synchronous=NORMAL`` a commit is a write into the OS page cache, which
+survives a crash of the process; ``power_loss=True`` switches to
+``synchronous=FULL`` (an fsync per commit).  Reads go through a connection
+of their own, so that a read never sees a transaction half done nor waits
+for one.  WAL checkpoints, which do fsync, run in a third thread on a third
+connection.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 
 from qapi_jobs.server.jobs.events import EventRecord
 from qapi_jobs.server.store import layout, schema
 from qapi_jobs.server.store.errors import StoreError
-from qapi_jobs.server.store.lock import DataDirLock
+from qapi_jobs.server.store.lock import DataDirLock, claim_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Store:
         self,
         path: Path,
         connection: sqlite3.Connection,
+        reader: sqlite3.Connection,
         lock: DataDirLock,
         *,
         power_loss: bool,
@@ -50,6 +54,10 @@ class Store:
         self.path = path
         self.power_loss = power_loss
         self._db = connection
+        """The writer's connection: only ever used in the writer thread (or before it starts)."""
+        self._reader = reader
+        self._reading = threading.Lock()
+        """Reads come from the loop and from other threads; one at a time on the reader."""
         self._lock = lock
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
         self.log_id: str = meta["log_id"]
@@ -58,18 +66,22 @@ class Store:
         self.last_seq: int = newest or 0
         """The newest sequence number written (compaction always keeps that event)."""
         self._oldest: int = oldest or 1
+        level = connection.execute("PRAGMA synchronous").fetchone()[0]
+        self.synchronous: str = {1: "NORMAL", 2: "FULL"}.get(level, str(level))
+        """SQLite's flush level for commits: ``FULL`` (power-loss safe) or ``NORMAL``."""
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._checkpointer = _Checkpointer(path)
 
     @property
-    def synchronous(self) -> str:
-        """SQLite's flush level: ``FULL`` (power-loss safe) or ``NORMAL``."""
-        level = self._db.execute("PRAGMA synchronous").fetchone()[0]
-        return {1: "NORMAL", 2: "FULL"}.get(level, str(level))
+    def writer(self) -> Executor:
+        """The one thread :meth:`append` runs in, so that commits never block the event loop."""
+        return self._writer
 
     @property
     def stored_events(self) -> int:
         """How many events the store holds now (compaction lags retention a little)."""
-        count: int = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+        with self._reading:
+            count: int = self._reader.execute("SELECT count(*) FROM events").fetchone()[0]
         return count
 
     @property
@@ -79,10 +91,12 @@ class Store:
 
     def read_events(self, first: int, last: int) -> list[EventRecord]:
         """The stored events from ``first`` to ``last``, oldest first (blocking)."""
-        rows = self._db.execute(
-            "SELECT seq, timestamp, name, data FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
-            (first, last),
-        ).fetchall()
+        with self._reading:
+            rows = self._reader.execute(
+                "SELECT seq, timestamp, name, data FROM events WHERE seq BETWEEN ? AND ? "
+                "ORDER BY seq",
+                (first, last),
+            ).fetchall()
         # One decode of one JSON array: decoding row by row costs several times more.
         payloads = _decode("[" + ",".join(row[3] for row in rows) + "]")
         return [
@@ -92,14 +106,16 @@ class Store:
 
     def timestamps(self, first: int) -> list[float]:
         """The timestamps of the stored events from ``first`` on, oldest first (blocking)."""
-        rows = self._db.execute(
-            "SELECT timestamp FROM events WHERE seq >= ? ORDER BY seq", (first,)
-        ).fetchall()
+        with self._reading:
+            rows = self._reader.execute(
+                "SELECT timestamp FROM events WHERE seq >= ? ORDER BY seq", (first,)
+            ).fetchall()
         return [timestamp for (timestamp,) in rows]
 
     def load_jobs(self) -> list[dict[str, object]]:
         """Every stored job record, in the order the jobs were first stored."""
-        rows = self._db.execute("SELECT record FROM jobs ORDER BY rowid").fetchall()
+        with self._reading:
+            rows = self._reader.execute("SELECT record FROM jobs ORDER BY rowid").fetchall()
         return [_decode(record) for (record,) in rows]
 
     def append(
@@ -110,9 +126,10 @@ class Store:
     ) -> None:
         """Write ``events`` and the job records (None: delete) in one transaction.
 
-        Also deletes up to :data:`COMPACT_CHUNK` events older than
-        ``keep_from``.  Raises StoreError (the transaction rolled back) when
-        the disk refuses the write.
+        Runs in :attr:`writer`, one call at a time.  Also deletes up to
+        :data:`COMPACT_CHUNK` events older than ``keep_from``.  Raises
+        StoreError (the transaction rolled back) when the disk refuses the
+        write.
         """
         db = self._db
         try:
@@ -150,10 +167,13 @@ class Store:
         self._checkpointer.wrote()
 
     def close(self) -> None:
-        """Checkpoint, close the database and release the data directory."""
+        """Finish the write in progress, checkpoint, close the database and release
+        the data directory (blocking)."""
+        self._writer.shutdown(wait=True)
         self._checkpointer.stop()
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._reader.close()
         self._db.close()
         self._lock.release()
 
@@ -165,22 +185,19 @@ def open_store(data_dir: Path, *, power_loss: bool = False) -> Store:
     the directory is not writable, or when the store file cannot be
     trusted; nothing is ever deleted or rewritten to get past a problem.
     """
-    state = layout.state_dir(data_dir)
-    try:
-        state.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create {state}: {exc.strerror}; the server keeps its state in the data "
-            "directory, which must be writable"
-        ) from exc
-    lock = DataDirLock.acquire(layout.lock_path(data_dir), data_dir)
+    lock = claim_data_dir(data_dir)
     try:
         path = layout.database_path(data_dir)
         schema.check_header(path)
         connection = _connect(path, power_loss)
         try:
             schema.check(connection, path)
-            return Store(path, connection, lock, power_loss=power_loss)
+            reader = _connect(path, power_loss)
+            try:
+                return Store(path, connection, reader, lock, power_loss=power_loss)
+            except BaseException:
+                reader.close()
+                raise
         except BaseException:
             connection.close()
             raise
@@ -199,7 +216,7 @@ def _connect(path: Path, power_loss: bool) -> sqlite3.Connection:
         if mode != "wal":
             raise StoreError(f"the state store {path} cannot use WAL mode (got {mode!r})")
         connection.execute(f"PRAGMA synchronous = {'FULL' if power_loss else 'NORMAL'}")
-        # Checkpoints run in the checkpointer's thread, never in a commit on the loop.
+        # Checkpoints run in the checkpointer's thread, never inside a commit.
         connection.execute("PRAGMA wal_autocheckpoint = 0")
         connection.execute("PRAGMA busy_timeout = 5000")
     except sqlite3.DatabaseError as exc:

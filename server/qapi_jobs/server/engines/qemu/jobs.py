@@ -36,7 +36,8 @@ from qapi_jobs.server.engines.base import EngineHealth
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.errors import job_error, unavailable
 from qapi_jobs.server.engines.qemu.graph import NodeNames
-from qapi_jobs.server.engines.qemu.journal import Journal
+from qapi_jobs.server.engines.qemu.journal import Journal, Record, added, dropped
+from qapi_jobs.server.engines.qemu.journal import append as append_journal
 from qapi_jobs.server.engines.qemu.journal import load as load_journal
 from qapi_jobs.server.engines.qemu.journal import save as save_journal
 from qapi_jobs.server.engines.qemu.paths import ImageRoot
@@ -71,6 +72,8 @@ NODE_BUSY: Final = re.compile(r"^Node '[^']*' is busy: |^Block device \S+ is in 
 """QEMU's texts for a node that a job (not yet dismissed) still uses."""
 ERROR_WINDOW: Final = 1.0
 """Seconds in which a job publishes at most one BLOCK_JOB_ERROR of each kind."""
+JOURNAL_COMPACT_AFTER: Final = 500
+"""Records appended to the journal before it is rewritten whole."""
 LIVENESS_GRACE: Final = 1.0
 """Seconds a daemon whose connection broke gets to exit before it counts as alive."""
 _ABORT: Final = "abort"
@@ -146,6 +149,10 @@ class QemuJobs:
         self.keep_daemon = keep_daemon
         self._reconciling = False
         self._journal_lock = asyncio.Lock()
+        self._journal_records: list[Record] = []
+        self._journal_written: asyncio.Future[None] | None = None
+        self._journal_appended = 0
+        self._journal_writer: asyncio.Task[None] | None = None
         self.restarts = 0
         """How many times the daemon was restarted after it died."""
 
@@ -243,6 +250,44 @@ class QemuJobs:
         self._live.set()
         self._changes.bump()
 
+    def _journal_soon(self, record: Record) -> asyncio.Future[None]:
+        """Have ``record`` appended in the background; return when it is written.
+
+        Records that come while a write is under way share the next one.
+        """
+        self._journal_records.append(record)
+        if self._journal_written is None:
+            self._journal_written = asyncio.get_running_loop().create_future()
+        if self._journal_writer is None:
+            self._journal_writer = asyncio.get_running_loop().create_task(
+                self._journal_loop(), name="journal"
+            )
+            self._tasks.add(self._journal_writer)
+            self._journal_writer.add_done_callback(self._tasks.discard)
+        return self._journal_written
+
+    async def _journal_loop(self) -> None:
+        try:
+            while self._journal_records:
+                records, self._journal_records = self._journal_records, []
+                written, self._journal_written = self._journal_written, None
+                try:
+                    if self._journal_appended + len(records) > JOURNAL_COMPACT_AFTER:
+                        await self._write_journal()  # the table has what the records say
+                    else:
+                        async with self._journal_lock:
+                            await asyncio.to_thread(append_journal, self.daemon.run_dir, records)
+                        self._journal_appended += len(records)
+                except OSError:
+                    logger.exception("writing the journal failed")
+                finally:
+                    if written is not None and not written.done():
+                        written.set_result(None)
+        finally:
+            self._journal_writer = None
+            if self._journal_written is not None and not self._journal_written.done():
+                self._journal_written.set_result(None)  # cancelled at shutdown: nobody waits
+
     async def _write_journal(self) -> None:
         """Save what the next server would need to take over (in the order of the table)."""
         journal = Journal(
@@ -251,6 +296,7 @@ class QemuJobs:
         )
         async with self._journal_lock:
             await asyncio.to_thread(save_journal, self.daemon.run_dir, journal)
+            self._journal_appended = 0
 
     name = "qemu"
     """The engine's name, as metrics label it."""
@@ -312,9 +358,11 @@ class QemuJobs:
                     raise job_error(error, launch.nodes.names) from None
                 raise unavailable(error) from None
             self._live.set()
-            await self._write_journal()
-            await self._caught_up()
-            return job.info()
+            written = self._journal_soon(added(launch, self._names.upcoming))
+        # Outside the lock: starts in flight share journal writes.
+        await self._caught_up()
+        await written
+        return job.info()
 
     async def start_transaction(
         self, actions: Sequence[tuple[str, Mapping[str, Any]]], *, grouped: bool = False
@@ -367,9 +415,11 @@ class QemuJobs:
                     raise job_error(error, names) from None
                 raise unavailable(error) from None
             self._live.set()
-            await self._write_journal()
-            await self._caught_up()
-            return [job.info() for job in registered]
+            for job in registered:
+                written = self._journal_soon(added(job.launch, self._names.upcoming))
+        await self._caught_up()
+        await written
+        return [job.info() for job in registered]
 
     async def _transaction_action(
         self, qmp: QmpClient, earlier: list[Launch], kind: str, data: Mapping[str, Any]
@@ -501,7 +551,7 @@ class QemuJobs:
         if job.status is JobStatus.NULL and self._jobs.get(job.id) is job:
             del self._jobs[job.id]
             job.gone.set()
-            self._spawn(self._write_journal(), "journal")
+            self._journal_soon(dropped(job.id, self._names.upcoming))
         self._changes.bump()
 
     async def _settle(self, job: TrackedJob, event: Mapping[str, object]) -> None:

@@ -156,19 +156,19 @@ class QmpClient:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (command, future)
         try:
-            self._writer.write(json.dumps(message).encode() + b"\n")
-            await asyncio.wait_for(self._send_and_wait(future), within)
+            # A timeout scope, not wait_for: no task per command, so the reply
+            # reaches the caller in the loop iteration that reads it.  A reply
+            # after the timeout finds no pending entry and is dropped.
+            async with asyncio.timeout(within):
+                self._writer.write(json.dumps(message).encode() + b"\n")
+                await self._writer.drain()
+                return await future
         except TimeoutError:
             raise QmpTimeout(command, within) from None
         except OSError as error:
             raise QmpDisconnected(f"QMP connection lost: {error}") from error
         finally:
             self._pending.pop(request_id, None)
-        return future.result()
-
-    async def _send_and_wait(self, future: asyncio.Future[Any]) -> None:
-        await self._writer.drain()
-        await asyncio.shield(future)
 
     async def close(self) -> None:
         """Close the connection; pending commands fail with QmpDisconnected."""
