@@ -34,7 +34,7 @@ from qapi_jobs.v1 import (
 from tests.support.servers import ServerProcess, free_port
 
 ROUNDS = 50
-WATCHERS = 20
+WATCHERS = 100
 MIB = 1 << 20
 RETRY = 0.05
 CHANNEL_OPTIONS = [
