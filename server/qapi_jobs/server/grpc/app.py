@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Coroutine
@@ -35,6 +36,7 @@ from opentelemetry.trace import TracerProvider
 from qapi_jobs.server.engines.backend import BuiltinJobs, JobBackend
 from qapi_jobs.server.engines.base import Engine
 from qapi_jobs.server.engines.builtin import BuiltinEngine
+from qapi_jobs.server.engines.builtin.image_job import remove_restored
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 from qapi_jobs.server.engines.qemu.process import (
@@ -396,6 +398,7 @@ async def _assemble(
     owners = JobOwners(
         lambda: [info.id for info in manager.query_jobs()],
         prune_above=2 * config.limits.jobs.max_jobs,
+        stored=manager.owner_of if isinstance(manager, BuiltinJobs) else None,
     )
     guard = Guard(
         policy=policy,
@@ -463,7 +466,12 @@ async def _job_manager(config: ServerConfig, engine: Engine, store: Store | None
     if store is not None:
         records = await asyncio.to_thread(store.load_jobs)
         try:
-            await manager.restore(records)
+            remove = (
+                functools.partial(remove_restored, engine.data_dir)
+                if isinstance(engine, BuiltinEngine)
+                else None
+            )
+            await manager.restore(records, remove_files=remove)
         except (KeyError, ValueError, TypeError) as exc:
             raise StoreError(
                 f"the state store {store.path} holds a job record this server cannot read "

@@ -218,7 +218,8 @@ class Guard(grpc.aio.ServerInterceptor):
                 "NOT_JOB_OWNER",
                 {"job_id": job_id, "caller": caller.name},
             )
-        response = await inner(request, context)
+        with owners.creating(caller):
+            response = await inner(request, context)
         owners.record(caller, created_ids(command, arguments))
         return response
 

@@ -4,15 +4,23 @@ The owner of a job is the first identity of the caller whose call created
 it.  Another operator may read the job like anyone with the read
 permission, but every verb on it (pause, cancel, dismiss, set-speed, ...)
 is refused.  Jobs created by a caller without any identity have no owner.
+
+The owner travels with the job: :meth:`JobOwners.creating` names it to the
+jobs layer while the command runs (see ``jobs.job.CREATOR``), so that it
+is in the job's first durable record, and after a restart ``stored``
+reads it back from the restored job.  A backend without durable jobs
+(``stored`` None) keeps owners in memory only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from qapi_jobs.server.engines.schema import job_commands
 from qapi_jobs.server.grpc.policy import Caller
+from qapi_jobs.server.jobs.job import CREATOR
 
 TRANSACTION = "transaction"
 JOB_COMMANDS = job_commands()
@@ -41,29 +49,48 @@ def acted_on(command: str, arguments: Mapping[str, Any]) -> str | None:
 
 
 class JobOwners:
-    """The owner of every job that has one; ``live`` lists the ids of existing jobs."""
+    """The owner of every job that has one; ``live`` lists the ids of existing jobs.
 
-    def __init__(self, live: Callable[[], Iterable[str]], prune_above: int) -> None:
-        self._owners: dict[str, str] = {}
+    ``stored`` (if given) tells the owner kept with an existing job: the
+    answer for jobs this process did not see created (restored ones).
+    """
+
+    def __init__(
+        self,
+        live: Callable[[], Iterable[str]],
+        prune_above: int,
+        stored: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._owners: dict[str, str | None] = {}
         self._live = live
         self._prune_above = prune_above
+        self._stored = stored
 
     def owner(self, job_id: str) -> str | None:
         """Who owns ``job_id`` (None: nobody)."""
-        return self._owners.get(job_id)
+        if job_id in self._owners:
+            return self._owners[job_id]
+        return None if self._stored is None else self._stored(job_id)
 
     def may_act(self, caller: Caller, job_id: str) -> bool:
         """Whether ``caller`` may use verbs on ``job_id``."""
-        owner = self._owners.get(job_id)
+        owner = self.owner(job_id)
         return owner is None or owner in caller.identities
+
+    @staticmethod
+    @contextlib.contextmanager
+    def creating(caller: Caller) -> Iterator[None]:
+        """Make ``caller`` the owner of the jobs created inside (kept with their records)."""
+        token = CREATOR.set(caller.identities[0] if caller.identities else None)
+        try:
+            yield
+        finally:
+            CREATOR.reset(token)
 
     def record(self, caller: Caller, job_ids: Iterable[str]) -> None:
         """Note ``caller`` as the owner of the jobs it just created."""
         for job_id in job_ids:
-            if caller.identities:
-                self._owners[job_id] = caller.identities[0]
-            else:
-                self._owners.pop(job_id, None)
+            self._owners[job_id] = caller.identities[0] if caller.identities else None
         if len(self._owners) > self._prune_above:
             live = set(self._live())
             self._owners = {key: value for key, value in self._owners.items() if key in live}

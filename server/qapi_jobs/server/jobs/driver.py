@@ -37,15 +37,20 @@ class JobFailed(Exception):
 
 @dataclass(frozen=True)
 class CreatedFile:
-    """A file a job creates, by absolute path; ``device`` and ``inode`` once it exists.
+    """A file a job creates, by its path relative to the data directory; ``device`` and
+    ``inode`` once it exists.
 
     The durable store keeps these so that a job the server stopped while it
-    ran can have its half-made files removed after a restart.
+    ran can have its half-made files removed after a restart, by the backend
+    that owns the data directory, wherever that directory is then.
     """
 
     path: str
     device: int | None = None
     inode: int | None = None
+    tag: str | None = None
+    """A secret the engine marks the file with on creation, known before the file exists:
+    it identifies the file should the server stop before its inode was recorded."""
 
 
 class IoOperation(enum.Enum):

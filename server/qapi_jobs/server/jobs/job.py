@@ -12,6 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,11 @@ from qapi_jobs.server.jobs.status import COMPLETED_STATES, READY_STATES, JobStat
 
 if TYPE_CHECKING:
     from qapi_jobs.server.jobs.transaction import JobTxn
+
+CREATOR: ContextVar[str | None] = ContextVar("qapi_jobs_job_creator", default=None)
+"""Who is creating jobs in the current task: each job created meanwhile takes it as
+its owner.  The jobs layer never interprets it; the front end that knows callers
+sets it around a command, so that the owner is in the job's very first record."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class Job:
         self.limiter = limiter
         self.created_at = time.time()
         """Wall-clock time of creation (tells a file the job created from an older one)."""
+        self.owner = CREATOR.get()
+        """Opaque to the jobs layer: who created the job (kept in its durable record)."""
         self.interrupt_message: str | None = None
         """The error to give the job if it is cancelled because the server stops."""
         self.interrupted = False

@@ -597,6 +597,11 @@ class JobManager:
         snapshot = self.snapshot()
         return snapshot, self.events.subscribe(snapshot.last_seq, max_lag=max_lag)
 
+    def owner_of(self, job_id: str) -> str | None:
+        """The opaque owner kept with ``job_id`` (see :data:`.job.CREATOR`); None: no such job."""
+        job = self._jobs.get(job_id)
+        return None if job is None else job.owner
+
     @property
     def instance_id(self) -> str:
         """The event log's identity: random per manager, or the durable store's."""
@@ -613,19 +618,25 @@ class JobManager:
 
     # --------------------------------------------------------------- restore
 
-    async def restore(self, records: Sequence[Mapping[str, object]]) -> None:
+    async def restore(
+        self,
+        records: Sequence[Mapping[str, object]],
+        *,
+        remove_files: job_records.RemoveFiles | None = None,
+    ) -> None:
         """Bring back the jobs of the records a previous process wrote, before serving.
 
-        CONCLUDED and PENDING jobs come back as they were.  A transaction
-        with a job that was still running (the process was killed) is
-        aborted as on cancel: its jobs conclude with the error
+        CONCLUDED and PENDING jobs come back as they were, owner included.
+        A transaction with a job that was still running (the process was
+        killed) is aborted as on cancel: its jobs conclude with the error
         :data:`~qapi_jobs.server.jobs.records.INTERRUPTED`, with the events
-        that say so, and the files they created are removed.
+        that say so, and the files they created are handed to
+        ``remove_files`` (the backend's; without one they are left alone).
         """
         transactions: dict[object, JobTxn] = {}
         interrupted: list[JobTxn] = []
         for data in records:
-            job, key = job_records.restored_job(data)
+            job, key = job_records.restored_job(data, remove_files)
             self._jobs[job.id] = job
             if job.status is JobStatus.CONCLUDED:
                 continue

@@ -1,27 +1,21 @@
 """Job records for the durable store, and the jobs rebuilt from them after a restart.
 
 A record holds what clients can see of a job (status, progress, error),
-its transaction and the files it creates (see JobDriver.created_files).  A
-restored job has no driver that can run: :class:`RestoredDriver` only
-finalizes (nothing to do: the work was finished before the stop) or
-removes the files the job created when it is aborted.
-
-Which files to remove: one whose device and inode were recorded is removed
-only if the path still names that very file.  One the job was about to
-create (its record was written before the file existed) is removed only if
-it is a regular file changed (ctime) since the job was created: the job
-held the path from then on, and the engine refused the job had the file
-existed, so nothing else made it.  File systems stamp ctime from a coarse
-clock (a few milliseconds behind), hence :data:`CTIME_SLACK`.
+its transaction, its owner (opaque here: see :data:`~.job.CREATOR`) and the
+files it creates (see JobDriver.created_files).  A restored job has no
+driver that can run: :class:`RestoredDriver` only finalizes (nothing to do:
+the work was finished before the stop) or, when it is aborted, hands the
+files the job created to the :data:`RemoveFiles` callback of the backend
+that knows where they live.  This layer never touches the files itself: a
+record names them relative to the backend's data directory, and only the
+backend can open that directory safely.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import stat
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import ClassVar
 
@@ -36,8 +30,10 @@ INTERRUPTED = "the server stopped while the job ran"
 LIVE_STATES = frozenset({JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.READY, JobStatus.STANDBY})
 """Statuses a job moves between while it runs.  A restart treats them alike, so a
 record is not rewritten for a move among them: the event log has the exact one."""
-CTIME_SLACK = 1.0
-"""Seconds a file's ctime may lag the wall clock of the job that created it."""
+RemoveFiles = Callable[[Sequence[CreatedFile]], None]
+"""Removes the files an interrupted job created (blocking; run in a thread)."""
+
+_log = logging.getLogger(__name__)
 
 
 def record_of(job: Job) -> dict[str, object]:
@@ -57,7 +53,8 @@ def record_of(job: Job) -> dict[str, object]:
         "error": job.error,
         "txn": id(job.txn) if job.txn is not None else None,
         "created_at": job.created_at,
-        "files": [[f.path, f.device, f.inode] for f in job.driver.created_files()],
+        "owner": job.owner,
+        "files": [[f.path, f.device, f.inode, f.tag] for f in job.driver.created_files()],
     }
 
 
@@ -66,18 +63,24 @@ class RestoredDriver(JobDriver):
 
     job_type: ClassVar[str] = JobType.CREATE.value
 
-    def __init__(self, files: Sequence[CreatedFile], created_at: float) -> None:
+    def __init__(self, files: Sequence[CreatedFile], remove: RemoveFiles | None) -> None:
         self._files = tuple(files)
-        self._created_at = created_at
+        self._remove = remove
 
     async def run(self, ctx: JobContext) -> None:
         """Never called: a restored job is not started again."""
         raise JobFailed(INTERRUPTED)
 
     async def abort(self) -> None:
-        """Remove what the job created (see the module docstring)."""
+        """Have the backend remove what the job created; without a backend, leave it (logged)."""
         files, self._files = self._files, ()
-        await asyncio.to_thread(remove_created, files, self._created_at)
+        if not files:
+            return
+        if self._remove is None:
+            for file in files:
+                _log.warning("left %s behind: no backend here can remove it", file.path)
+            return
+        await asyncio.to_thread(self._remove, files)
 
     def created_files(self) -> Sequence[CreatedFile]:
         """The files the job created (until :meth:`abort` removed them)."""
@@ -93,35 +96,27 @@ def _driver_class(job_type: str, block: bool, converging: bool) -> type[Restored
     )
 
 
-def remove_created(files: Sequence[CreatedFile], created_at: float) -> None:
-    """Unlink the files a job created (blocking; see the module docstring)."""
-    for file in files:
-        with contextlib.suppress(FileNotFoundError):
-            st = os.stat(file.path, follow_symlinks=False)
-            if file.inode is not None:
-                if (st.st_dev, st.st_ino) != (file.device, file.inode):
-                    continue
-            elif not stat.S_ISREG(st.st_mode) or st.st_ctime < created_at - CTIME_SLACK:
-                continue
-            os.unlink(file.path)
+def restored_job(data: Mapping[str, object], remove: RemoveFiles | None) -> tuple[Job, object]:
+    """The job a record describes, and the key of its transaction.
 
-
-def restored_job(data: Mapping[str, object]) -> tuple[Job, object]:
-    """The job a record describes, and the key of its transaction."""
-    files = [CreatedFile(str(p), _opt_int(d), _opt_int(i)) for p, d, i in _list(data["files"])]
+    ``remove`` will remove the job's created files if it is aborted.
+    """
+    files = [_created_file(entry) for entry in _list(data["files"])]
     created_at = float(_number(data["created_at"]))
     driver_class = _driver_class(str(data["type"]), bool(data["block"]), bool(data["converging"]))
     block = bool(data["block"])
     speed = int(_number(data["speed"])) if block else 0
     spec = JobSpec(
         str(data["id"]),
-        driver_class(files, created_at),
+        driver_class(files, remove),
         auto_finalize=bool(data["auto_finalize"]),
         auto_dismiss=bool(data["auto_dismiss"]),
         speed=speed,
     )
     job = Job(spec, RateLimiter())
     job.created_at = created_at
+    owner = data.get("owner")  # records written before owners were kept have none
+    job.owner = None if owner is None else str(owner)
     job.set_status(JobStatus(data["status"]))
     job.started = True
     job.pause_count = 0
@@ -136,6 +131,15 @@ def restored_job(data: Mapping[str, object]) -> tuple[Job, object]:
     job.error = str(error) if error is not None else None
     job.iostatus = IoStatus.OK
     return job, data["txn"]
+
+
+def _created_file(entry: object) -> CreatedFile:
+    if not isinstance(entry, list) or len(entry) not in (3, 4):
+        raise ValueError(f"a created file was expected in a job record, not {entry!r}")
+    tag = entry[3] if len(entry) == 4 else None  # older records have no tag
+    return CreatedFile(
+        str(entry[0]), _opt_int(entry[1]), _opt_int(entry[2]), None if tag is None else str(tag)
+    )
 
 
 def _number(value: object) -> float:

@@ -12,7 +12,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-from qapi_jobs.server.engines.builtin.paths import ImagePath
+from qapi_jobs.server.engines.builtin.paths import CREATION_TAG, ImagePath
 
 _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 
@@ -45,6 +45,12 @@ def create_image(image: ImagePath, size: int) -> tuple[int, CreatedFile]:
     is left behind.
     """
     fd = os.open(image.base, _CREATE_FLAGS, image.new_file_mode, dir_fd=image.dir_fd)
+    if image.creation_tag is not None:
+        # First thing: the tag proves the file is this job's to a restarted
+        # server that never learnt its inode.  A file system without user
+        # attributes just goes without.
+        with contextlib.suppress(OSError):
+            os.setxattr(fd, CREATION_TAG, image.creation_tag.encode())
     st = os.fstat(fd)
     created = CreatedFile(image, st.st_dev, st.st_ino)
     image.adopt(fd)

@@ -14,15 +14,17 @@ descriptor closed under a working thread could be reused for another file.
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 
 from qapi_jobs.server.engines.builtin import files
 from qapi_jobs.server.engines.builtin.claims import PathClaims
-from qapi_jobs.server.engines.builtin.paths import ImagePath
+from qapi_jobs.server.engines.builtin.paths import DataDir, ImagePath
 from qapi_jobs.server.jobs.driver import CreatedFile, JobContext, JobDriver, JobFailed
 from qapi_jobs.server.jobs.errors import JobError
+
+_log = logging.getLogger(__name__)
 
 
 class ImageJob(JobDriver):
@@ -85,10 +87,31 @@ class ImageJob(JobDriver):
         if target is None:
             return ()
         if self._created_path is None:
-            # The directory's descriptor knows where it is now (Linux: /proc).
-            directory = os.readlink(f"/proc/self/fd/{target.dir_fd}")
-            self._created_path = os.path.join(directory, target.base)
-        created = self._created
+            # Relative to the data directory: a restarted server resolves it
+            # beneath its data directory, wherever that is then.
+            self._created_path = "/".join(p for p in target.name.split("/") if p not in ("", "."))
+        created, tag = self._created, target.creation_tag
         if created is None:
-            return (CreatedFile(self._created_path),)
-        return (CreatedFile(self._created_path, created.device, created.inode),)
+            return (CreatedFile(self._created_path, tag=tag),)
+        return (CreatedFile(self._created_path, created.device, created.inode, tag),)
+
+
+def remove_restored(data_dir: DataDir, created: Sequence[CreatedFile]) -> None:
+    """Remove the files a job interrupted by a restart created (blocking).
+
+    Each is looked up beneath ``data_dir`` by its recorded relative path,
+    through directory descriptors and without following links, and
+    removed only if it still is the recorded inode or, for a file whose
+    inode never made it into the record, carries the job's creation tag.
+    Anything else is left alone and logged: nothing proves it is the job's.
+    """
+    for file in created:
+        try:
+            removed = data_dir.remove_created(
+                file.path, device=file.device, inode=file.inode, tag=file.tag
+            )
+        except (JobError, OSError) as exc:
+            _log.warning("left %s behind: %s", file.path, exc)
+            continue
+        if not removed and file.inode is None:
+            _log.warning("left %s behind (if it exists): nothing proves it is the job's", file.path)

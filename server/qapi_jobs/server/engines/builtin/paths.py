@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 import threading
 import weakref
@@ -43,6 +44,8 @@ NAME_MAX: Final = 255
 """The longest file name component Linux file systems accept, in bytes."""
 PATH_MAX: Final = 4096
 """The longest path Linux accepts, in bytes with the terminating NUL."""
+CREATION_TAG: Final = "user.qapi_jobs.creation"
+"""The extended attribute that marks a file with its creating job's tag (see ImagePath)."""
 DEFAULT_NEW_FILE_MODE: Final = 0o600
 DEFAULT_MAX_OPEN_FILES: Final = 512
 """Descriptors the images of live jobs may hold together (two per image)."""
@@ -126,6 +129,8 @@ class ImagePath:
         """Whether the job writes this image (else it only reads it)."""
         self.new_file_mode = new_file_mode
         self._budget = budget
+        self.creation_tag = secrets.token_hex(16) if fd is None else None
+        """For a file yet to be created: the secret it is marked with (see :data:`CREATION_TAG`)."""
         self._owned = [dir_fd] if fd is None else [dir_fd, fd]
         self._closer = weakref.finalize(self, _close_all, self._owned, budget)
         dir_st = os.fstat(dir_fd)
@@ -208,6 +213,41 @@ class DataDir:
     def open_files(self) -> int:
         """The descriptors images hold right now."""
         return self._budget.held
+
+    def remove_created(
+        self, name: str, *, device: int | None, inode: int | None, tag: str | None
+    ) -> bool:
+        """Unlink the file a job created at ``name``, if it provably is that file.
+
+        Blocking; returns whether the file was removed.  ``name`` is
+        relative to the data directory and checked like a client's; its
+        directory is opened beneath the data directory without following
+        links, and the file is looked at and unlinked through that
+        descriptor, never by a path from the root.  The proof: the recorded
+        ``device`` and ``inode``, else the creation ``tag`` the file carries
+        (see :data:`CREATION_TAG`); without either nothing is removed.
+        """
+        split = self._split(name, "file")
+        try:
+            dir_fd = beneath.open_directory(
+                self._root_fd, split.parents, use_openat2=self.use_openat2
+            )
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                st = os.stat(split.base, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if inode is not None:
+                same = (st.st_dev, st.st_ino) == (device, inode)
+            else:
+                same = tag is not None and _tagged(dir_fd, split.base, st, tag)
+            if same:
+                os.unlink(split.base, dir_fd=dir_fd)
+            return same
+        finally:
+            os.close(dir_fd)
 
     def existing(self, name: str, *, parameter: str, writable: bool) -> ImagePath:
         """Open the existing image ``name`` for reading (and writing, if ``writable``).
@@ -353,6 +393,23 @@ class DataDir:
             os.close(fd)
             raise
         return fd
+
+
+def _tagged(dir_fd: int, base: str, named: os.stat_result, tag: str) -> bool:
+    """Whether ``base`` (stat ``named``) is a regular file marked with ``tag``."""
+    if not stat.S_ISREG(named.st_mode):
+        return False
+    fd = os.open(base, os.O_RDONLY | _EXISTING_FLAGS, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (named.st_dev, named.st_ino):
+            return False
+        try:
+            return os.getxattr(fd, CREATION_TAG) == tag.encode()
+        except OSError:
+            return False  # no such attribute, or none on this file system
+    finally:
+        os.close(fd)
 
 
 def _check_free_name(name: str, dir_fd: int, base: str, hint: str) -> None:
