@@ -45,9 +45,7 @@ from bench.processes import PYTHON, python_env, running
 from bench.watcher_pool import WatcherPool
 
 NAME = "durability"
-LIMITS = ("--max-streams-per-connection", "1000")
-"""The burst starts its jobs with one call each on one connection: more than the default."""
-MODES = {"store": LIMITS, "memory": (*LIMITS, "--no-store")}
+MODES: dict[str, tuple[str, ...]] = {"store": (), "memory": ("--no-store",)}
 
 
 @dataclass(frozen=True)

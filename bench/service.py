@@ -210,6 +210,15 @@ def _write_data_file(path: Path, size: int) -> None:
             file.write(block)
 
 
+LOAD_LIMITS = (
+    "--max-streams-per-connection", "10000",
+    "--max-running-jobs", "10000",
+    "--max-jobs", "100000",
+)  # fmt: skip
+"""The benchmarks start bursts of jobs, one call each on one connection: more than the
+defaults allow.  They measure speed, not the limits (tests/security checks those)."""
+
+
 @asynccontextmanager
 async def running_service(workdir: Path, extra_args: Sequence[str] = ()) -> AsyncIterator[Service]:
     """A fresh server with its data directory in ``workdir/data``, stopped afterwards."""
@@ -227,6 +236,7 @@ async def running_service(workdir: Path, extra_args: Sequence[str] = ()) -> Asyn
         "warning",
         "--shutdown-grace",
         "1",
+        *LOAD_LIMITS,
         *extra_args,
     ]
     async with running(argv, workdir / "server.log", stdout_pipe=True, env=python_env()) as child:
