@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Executor
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from qapi_jobs.server.jobs.events import EventLog, EventRecord, EventsExpired, JobRecordData
 from qapi_jobs.server.store import Store, open_store
 from qapi_jobs.server.store.store import COMPACT_CHUNK
+from tests.durable.stores import StoreWrapper
 
 
 class Clock:
@@ -33,31 +33,12 @@ def store(data_dir: Path) -> Iterator[Store]:
         opened.close()
 
 
-class CountingStore:
+class CountingStore(StoreWrapper):
     """The real store, counting its commits."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        super().__init__(store)
         self.commits: list[int] = []
-        self.log_id = store.log_id
-
-    @property
-    def last_seq(self) -> int:
-        return self.store.last_seq
-
-    @property
-    def oldest_seq(self) -> int:
-        return self.store.oldest_seq
-
-    @property
-    def writer(self) -> Executor:
-        return self.store.writer
-
-    def read_events(self, first: int, last: int) -> list[EventRecord]:
-        return self.store.read_events(first, last)
-
-    def timestamps(self, first: int) -> list[float]:
-        return self.store.timestamps(first)
 
     def append(
         self,
@@ -66,7 +47,7 @@ class CountingStore:
         keep_from: int,
     ) -> None:
         self.commits.append(len(events))
-        self.store.append(events, jobs, keep_from)
+        super().append(events, jobs, keep_from)
 
 
 async def test_subscribers_see_an_event_only_once_it_is_written(store: Store) -> None:

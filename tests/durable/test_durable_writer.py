@@ -6,13 +6,13 @@ import asyncio
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor
 from pathlib import Path
 
 import pytest
 
 from qapi_jobs.server.jobs.events import EventLog, EventRecord, JobRecordData, JournalError
 from qapi_jobs.server.store import Store, open_store
+from tests.durable.stores import StoreWrapper
 
 GUARD = 20.0
 """Seconds after which a test that would hang fails instead (never reached when it passes)."""
@@ -40,36 +40,17 @@ def store(data_dir: Path) -> Iterator[Store]:
         opened.close()
 
 
-class HeldStore:
+class HeldStore(StoreWrapper):
     """The real store, whose commits wait in the writer thread until the test lets them go."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self.log_id = store.log_id
+        super().__init__(store)
         self.commits: list[list[int]] = []
         self.entered = threading.Semaphore(0)
         """Released once per commit that has started (and is now held)."""
         self.gate = threading.Semaphore(0)
         """Released by the test once per commit it lets through."""
         self.fail_next = False
-
-    @property
-    def last_seq(self) -> int:
-        return self.store.last_seq
-
-    @property
-    def oldest_seq(self) -> int:
-        return self.store.oldest_seq
-
-    @property
-    def writer(self) -> Executor:
-        return self.store.writer
-
-    def read_events(self, first: int, last: int) -> list[EventRecord]:
-        return self.store.read_events(first, last)
-
-    def timestamps(self, first: int) -> list[float]:
-        return self.store.timestamps(first)
 
     def append(
         self,
@@ -84,7 +65,7 @@ class HeldStore:
             self.fail_next = False
             raise JournalError("No space left on device")
         self.commits.append([e.seq for e in events])
-        self.store.append(events, jobs, keep_from)
+        super().append(events, jobs, keep_from)
 
     async def wait_entered(self) -> None:
         """Until the next commit is running in the writer thread."""
