@@ -61,8 +61,10 @@ from qapi_jobs.server.jobs import refusals
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.events import DEFAULT_MAX_LAG, DEFAULT_RETENTION, EventLog, Subscription
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
+from qapi_jobs.server.jobs.job import CREATOR
+from qapi_jobs.server.jobs.limits import JobLimits
 from qapi_jobs.server.jobs.notify import ChangeCounter
-from qapi_jobs.server.jobs.status import JobStatus, JobVerb
+from qapi_jobs.server.jobs.status import COMPLETED_STATES, JobStatus, JobVerb
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +113,15 @@ class QemuJobs:
         error_window: float = ERROR_WINDOW,
         monotonic: Callable[[], float] = time.monotonic,
         keep_daemon: bool = False,
+        limits: JobLimits | None = None,
     ) -> None:
         """``command_timeout`` bounds each verb: past it the daemon counts as unavailable.
 
         ``error_window``: a job publishes at most one BLOCK_JOB_ERROR of each
         kind (operation, action) in that many seconds.  ``keep_daemon``: at
         shutdown leave the daemon and its jobs running, for the next server
-        on this data directory to take over.
+        on this data directory to take over.  ``limits``: how many jobs may
+        exist and run at once (QEMU has no such limits).
         """
         self.events = EventLog(
             retention=event_retention,
@@ -147,6 +151,7 @@ class QemuJobs:
         self._poller: asyncio.Task[None] | None = None
         self._service_lock = ServiceLock(daemon.run_dir)
         self.keep_daemon = keep_daemon
+        self.limits = limits or JobLimits()
         self._reconciling = False
         self._journal_lock = asyncio.Lock()
         self._journal_records: list[Record] = []
@@ -340,8 +345,7 @@ class QemuJobs:
             raise refusals.shutting_down()
         job_id = arguments.get("job-id", arguments.get("device"))
         async with self._lock:
-            if isinstance(job_id, str) and job_id in self._jobs:
-                raise refusals.job_id_in_use(job_id)
+            self._check_room([job_id])
             qmp = self._connection()
             try:
                 launch = await recipe(
@@ -430,9 +434,7 @@ class QemuJobs:
                 f"Transaction action '{kind}' is not supported",
                 reason="UNSUPPORTED_ACTION",
             )
-        job_id = data.get("job-id", data.get("device"))
-        if job_id in self._jobs or any(launch.job_id == job_id for launch in earlier):
-            raise refusals.job_id_in_use(str(job_id))
+        self._check_room([data.get("job-id", data.get("device"))], earlier)
         try:
             return await RECIPES[kind](
                 Kitchen(qmp, self._images, self._names, self.daemon.run_dir), data
@@ -447,8 +449,24 @@ class QemuJobs:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.command_timeout)
 
+    def _check_room(self, job_ids: list[object], earlier: Sequence[Launch] = ()) -> None:
+        """Refuse a job whose id is taken or too long, or one job more than the limits allow.
+
+        ``earlier``: the jobs of the same transaction set up before it.
+        """
+        for job_id in job_ids:
+            if isinstance(job_id, str):
+                self.limits.check_id(job_id)
+                if job_id in self._jobs or any(launch.job_id == job_id for launch in earlier):
+                    raise refusals.job_id_in_use(job_id)
+        jobs = len(self._jobs) + len(earlier)
+        running = sum(1 for job in self._jobs.values() if job.status not in COMPLETED_STATES)
+        running += len(earlier)
+        self.limits.check_room(jobs, running)
+
     def _register(self, launch: Launch) -> TrackedJob:
         # QEMU sends a new job's first events before its reply: know the id first.
+        launch.owner = CREATOR.get()
         job = TrackedJob(launch)
         self._jobs[launch.job_id] = job
         return job
@@ -775,6 +793,11 @@ class QemuJobs:
     async def wait_for_change(self, after_version: int) -> int:
         """Wait until :attr:`change_version` exceeds ``after_version``; return it."""
         return await self._changes.wait_beyond(after_version)
+
+    def owner_of(self, job_id: str) -> str | None:
+        """Who started ``job_id`` (kept in the journal, so across a takeover); None: nobody."""
+        job = self._jobs.get(job_id)
+        return None if job is None else job.launch.owner
 
     # -------------------------------------------------------------- faults
 
