@@ -73,6 +73,9 @@ class EventRecord:
     timestamp: float
     name: str
     data: Mapping[str, object]
+    synthetic: bool = False
+    """Made by the server, not sent by QEMU: a change it learnt of afterwards (a takeover, a
+    reconnection) or one QEMU can no longer report (its daemon died)."""
 
     def to_qmp(self) -> dict[str, object]:
         """The event as QMP sends it (``event``, ``data``, ``timestamp``)."""
@@ -254,14 +257,18 @@ class EventLog:
         """How many subscriptions are open."""
         return len(self._open)
 
-    def publish(self, name: str, data: Mapping[str, object]) -> EventRecord:
-        """Append an event and return the record.
+    def publish(
+        self, name: str, data: Mapping[str, object], *, synthetic: bool = False
+    ) -> EventRecord:
+        """Append an event and return the record (see :attr:`EventRecord.synthetic`).
 
         Without a journal, waiting subscribers are woken at once; with one,
         once the event is written (see :meth:`flush`).
         """
         self._issued += 1
-        record = EventRecord(self._issued, self._clock(), name, MappingProxyType(dict(data)))
+        record = EventRecord(
+            self._issued, self._clock(), name, MappingProxyType(dict(data)), synthetic
+        )
         self._ring[(record.seq - 1) % self.retention] = record
         for listener in self._listeners:
             listener(record)
