@@ -71,17 +71,23 @@ async def test_subscribers_see_an_event_only_once_it_is_written(store: Store) ->
     assert counting.commits == [100]  # one commit for the whole loop iteration
 
 
-async def test_numbers_and_identity_continue_in_the_next_process(data_dir: Path) -> None:
+def _earlier_process(data_dir: Path, events: int) -> str:
+    """Publish ``events`` events in a store, as a process that then ends; its log's id."""
     store = open_store(data_dir)
     log = EventLog(journal=store)
-    for i in range(3):
+    for i in range(events):
         log.publish("JOB_STATUS_CHANGE", {"id": f"j{i}", "status": "created"})
     log.flush()
     store.close()
+    return log.instance_id
+
+
+async def test_numbers_and_identity_continue_in_the_next_process(data_dir: Path) -> None:
+    instance_id = _earlier_process(data_dir, 3)
     store = open_store(data_dir)
     try:
         log2 = EventLog(journal=store)
-        assert (log2.instance_id, log2.last_seq) == (log.instance_id, 3)
+        assert (log2.instance_id, log2.last_seq) == (instance_id, 3)
         resumed = log2.subscribe(1)
         assert [r.seq for r in await resumed.next_batch()] == [2, 3]
         log2.publish("JOB_STATUS_CHANGE", {"id": "j3", "status": "created"})
@@ -106,12 +112,7 @@ class ThreadNotingStore(StoreWrapper):
 
 
 async def test_a_far_resume_reads_the_store_off_the_loop(data_dir: Path) -> None:
-    store = open_store(data_dir)
-    log = EventLog(journal=store)
-    for i in range(5):
-        log.publish("JOB_STATUS_CHANGE", {"id": f"j{i}", "status": "created"})
-    log.flush()
-    store.close()
+    _earlier_process(data_dir, 5)
     store = open_store(data_dir)
     try:
         noting = ThreadNotingStore(store)

@@ -95,6 +95,16 @@ async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     raise AssertionError("the call succeeded")
 
 
+async def refused_for_owner(call: Awaitable[object], owner: str, context: str = "") -> None:
+    """``call`` fails because the job belongs to ``owner`` (an owner_only policy)."""
+    error = await failure(call)
+    assert (error.code(), reason_of(error)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "NOT_JOB_OWNER",
+    ), context
+    assert f"belongs to {owner}" in (error.details() or ""), context
+
+
 async def healthy(channel: grpc.aio.Channel) -> bool:
     """Whether the server answers a health check with SERVING."""
     stub: Any = health_pb2_grpc.HealthStub(channel)
