@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from qapi_jobs.server.jobs.events import EventLog, EventRecord, EventsExpired, JobRecordData
+from qapi_jobs.server.jobs.events import (
+    EventLog,
+    EventRecord,
+    EventsExpired,
+    JobRecordData,
+    SubscriberDropped,
+)
 from qapi_jobs.server.store import Store, open_store
 from qapi_jobs.server.store.store import COMPACT_CHUNK
 from tests.durable.stores import StoreWrapper
@@ -81,6 +88,44 @@ async def test_numbers_and_identity_continue_in_the_next_process(data_dir: Path)
         assert [r.seq for r in await resumed.next_batch()] == [4]
         # One read across the restart: the earlier process's events from the store.
         assert [r.data["id"] for r in log2.events_after(1)] == ["j1", "j2", "j3"]
+    finally:
+        store.close()
+
+
+class ThreadNotingStore(StoreWrapper):
+    """The real store, noting which thread reads events and able to lose some (compaction)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.readers: list[int] = []
+        self.lose_first = False
+
+    def read_events(self, first: int, last: int) -> list[EventRecord]:
+        self.readers.append(threading.get_ident())
+        return super().read_events(first + self.lose_first, last)
+
+
+async def test_a_far_resume_reads_the_store_off_the_loop(data_dir: Path) -> None:
+    store = open_store(data_dir)
+    log = EventLog(journal=store)
+    for i in range(5):
+        log.publish("JOB_STATUS_CHANGE", {"id": f"j{i}", "status": "created"})
+    log.flush()
+    store.close()
+    store = open_store(data_dir)
+    try:
+        noting = ThreadNotingStore(store)
+        log2 = EventLog(journal=noting)
+        resumed = log2.subscribe(1)
+        assert resumed.get_nowait() == []  # never a disk read on the caller's thread
+        assert [r.seq for r in await resumed.next_batch(2)] == [2, 3]
+        assert [r.seq for r in await resumed.next_batch()] == [4, 5]
+        assert noting.readers and threading.get_ident() not in noting.readers
+        # Events compacted away between the check and the read: a gap is never delivered.
+        noting.lose_first = True
+        gapped = log2.subscribe(2)
+        with pytest.raises(SubscriberDropped):
+            await gapped.next_batch()
     finally:
         store.close()
 

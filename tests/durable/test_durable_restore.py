@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 import shutil
 from dataclasses import replace
@@ -31,21 +30,19 @@ from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import block_ops_pb2, job_pb2, service_pb2, service_pb2_grpc
 from tests.durable.watchers import end
 from tests.security.support import failure, reason_of
+from tests.support.policies import token_operator
 from tests.support.servers import ServerProcess, free_port
 
 MIB = 1 << 20
-
-
-def _operator(name: str, token: str) -> str:
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    return f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{digest}"\nroles = ["operator"]\n'
 
 
 async def test_a_restored_job_still_belongs_to_its_starter(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     policy = tmp_path / "owners.toml"
-    policy.write_text("owner_only = true\n" + _operator("alice", "a") + _operator("bob", "b"))
+    policy.write_text(
+        "owner_only = true\n" + token_operator("alice", "a") + token_operator("bob", "b")
+    )
     config = ServerConfig(data_dir=data, listen=("127.0.0.1:0",), policy=policy)
     alice: Any = (("authorization", "Bearer a"),)
     bob: Any = (("authorization", "Bearer b"),)

@@ -13,6 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from qapi_jobs.client import AsyncJobsClient, EventItem
+from qapi_jobs.client.cli.output import event_line, item_json
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 from qapi_jobs.server.grpc.app import JobsServer, build_server
 from qapi_jobs.server.grpc.config import ServerConfig
@@ -91,3 +93,37 @@ async def test_health_follows_the_daemon(server: JobsServer, channel: grpc.aio.C
         assert (await watch.read()).status == serving
     watch.cancel()
     assert server.manager.restarts == 1
+
+
+async def test_watchers_see_which_events_the_server_made_up(
+    server: JobsServer, channel: grpc.aio.Channel, data_dir: Path
+) -> None:
+    assert isinstance(server.manager, QemuJobs)
+    write(create(data_dir / "src.qcow2"), 5, 0, MIB)
+    client = AsyncJobsClient(channel=channel)
+    items = client.watch_events(after_sequence=0)
+    request = decode_arguments(
+        service_pb2.DriveBackupRequest,
+        {"job-id": "b", "device": "src.qcow2", "target": "copy.qcow2", "sync": "full",
+         "speed": 65536},
+    )  # fmt: skip
+    await service_pb2_grpc.JobsServiceStub(channel).DriveBackup(request)
+    seen: list[tuple[str | None, bool]] = []
+    last: EventItem | None = None
+    async with asyncio.timeout(WAIT):
+        async for item in items:
+            assert isinstance(item, EventItem)
+            last = item
+            seen.append((item.data.get("status"), item.synthetic))
+            if item.data.get("status") == "running" and len(seen) == 2:
+                process = server.manager.daemon.process
+                assert process is not None
+                os.kill(process.pid, signal.SIGKILL)
+            if item.data.get("status") == "null":
+                break
+    await items.aclose()
+    # QEMU's own events, then what the server says for the daemon that died.
+    assert seen[:2] == [("created", False), ("running", False)]
+    assert seen[-4:] == [("aborting", True), (None, True), ("concluded", True), ("null", True)]
+    assert last is not None
+    assert "(synthetic)" in event_line(last) and item_json(last)["synthetic"] is True

@@ -18,6 +18,7 @@ from qapi_jobs.server.grpc.policy import load_policy
 from qapi_jobs.transcoder import decode_arguments
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
 from tests.support.pki import make_identities
+from tests.support.policies import token_operator
 
 from .support import failure, healthy, reason_of
 
@@ -172,14 +173,11 @@ def test_exposed_listening_is_warned_about(config: ServerConfig, certs: Path, po
     assert exposure_warning(config) is None, "loopback alone is fine"
 
 
-def _token_entry(name: str, token: str) -> str:
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    return f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{digest}"\nroles = ["operator"]\n'
-
-
 async def test_jobs_owned_by_their_starter(config: ServerConfig, tmp_path: Path) -> None:
     policy = tmp_path / "owners.toml"
-    policy.write_text("owner_only = true\n" + _token_entry("alice", "A") + _token_entry("bob", "B"))
+    policy.write_text(
+        "owner_only = true\n" + token_operator("alice", "A") + token_operator("bob", "B")
+    )
     alice: Any = (("authorization", "Bearer A"),)
     bob: Any = (("authorization", "Bearer B"),)
     async with (

@@ -31,6 +31,8 @@ class EventItem:
     sequence: int
     instance_id: str
     event: service_pb2.Event
+    synthetic: bool = False
+    """The server made this event (see ``EventRecord.synthetic`` in watch.proto)."""
 
     @property
     def name(self) -> str:

@@ -234,7 +234,7 @@ class EventsResume:
         ):
             return None
         self.position, self.instance_id = record.sequence, record.instance_id
-        return EventItem(record.sequence, record.instance_id, record.event)
+        return EventItem(record.sequence, record.instance_id, record.event, record.synthetic)
 
     def failed(self, error: QapiJobsError) -> bool:
         """Account for a stream that ended with ``error``.

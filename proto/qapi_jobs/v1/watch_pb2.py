@@ -29,7 +29,7 @@ from qapi_jobs.v1 import job_pb2 as qapi__jobs_dot_v1_dot_job__pb2
 from qapi_jobs.v1 import service_pb2 as qapi__jobs_dot_v1_dot_service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18qapi_jobs/v1/watch.proto\x12\x0cqapi_jobs.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cqapi_jobs/v1/block_job.proto\x1a\x16qapi_jobs/v1/job.proto\x1a\x1aqapi_jobs/v1/service.proto\"\xe4\x01\n\x12WatchEventsRequest\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x13\n\x0b\x65vent_names\x18\x04 \x03(\t\x12\x1d\n\x15send_initial_snapshot\x18\x05 \x01(\x08\x12\x35\n\x12heartbeat_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x62\x61tch\x18\x07 \x01(\x08\x42\x11\n\x0f_after_sequence\"\x84\x02\n\x13WatchEventsResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.qapi_jobs.v1.EventRecordH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.qapi_jobs.v1.HeartbeatH\x00\x12-\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.qapi_jobs.v1.JobSnapshotH\x00\x12\x31\n\x0csnapshot_end\x18\x04 \x01(\x0b\x32\x19.qapi_jobs.v1.SnapshotEndH\x00\x12)\n\x05\x62\x61tch\x18\x05 \x01(\x0b\x32\x18.qapi_jobs.v1.EventBatchH\x00\x42\x06\n\x04item\"7\n\nEventBatch\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.qapi_jobs.v1.EventRecord\"X\n\x0b\x45ventRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\"\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x13.qapi_jobs.v1.Event\"\\\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x0bJobSnapshot\x12\"\n\x03job\x18\x01 \x01(\x0b\x32\x15.qapi_jobs.v1.JobInfo\x12-\n\tblock_job\x18\x02 \x01(\x0b\x32\x1a.qapi_jobs.v1.BlockJobInfo\"4\n\x0bSnapshotEnd\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\"S\n\x10WatchJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12/\n\x0cmin_interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"_\n\x11WatchJobsResponse\x12#\n\x04jobs\x18\x01 \x03(\x0b\x32\x15.qapi_jobs.v1.JobInfo\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x13\n\x0binstance_id\x18\x03 \x01(\t2\xb4\x01\n\x0cWatchService\x12T\n\x0bWatchEvents\x12 .qapi_jobs.v1.WatchEventsRequest\x1a!.qapi_jobs.v1.WatchEventsResponse0\x01\x12N\n\tWatchJobs\x12\x1e.qapi_jobs.v1.WatchJobsRequest\x1a\x1f.qapi_jobs.v1.WatchJobsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18qapi_jobs/v1/watch.proto\x12\x0cqapi_jobs.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cqapi_jobs/v1/block_job.proto\x1a\x16qapi_jobs/v1/job.proto\x1a\x1aqapi_jobs/v1/service.proto\"\xe4\x01\n\x12WatchEventsRequest\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x13\n\x0b\x65vent_names\x18\x04 \x03(\t\x12\x1d\n\x15send_initial_snapshot\x18\x05 \x01(\x08\x12\x35\n\x12heartbeat_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x62\x61tch\x18\x07 \x01(\x08\x42\x11\n\x0f_after_sequence\"\x84\x02\n\x13WatchEventsResponse\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.qapi_jobs.v1.EventRecordH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.qapi_jobs.v1.HeartbeatH\x00\x12-\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.qapi_jobs.v1.JobSnapshotH\x00\x12\x31\n\x0csnapshot_end\x18\x04 \x01(\x0b\x32\x19.qapi_jobs.v1.SnapshotEndH\x00\x12)\n\x05\x62\x61tch\x18\x05 \x01(\x0b\x32\x18.qapi_jobs.v1.EventBatchH\x00\x42\x06\n\x04item\"7\n\nEventBatch\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.qapi_jobs.v1.EventRecord\"k\n\x0b\x45ventRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12\"\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x13.qapi_jobs.v1.Event\x12\x11\n\tsynthetic\x18\x04 \x01(\x08\"\\\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x0bJobSnapshot\x12\"\n\x03job\x18\x01 \x01(\x0b\x32\x15.qapi_jobs.v1.JobInfo\x12-\n\tblock_job\x18\x02 \x01(\x0b\x32\x1a.qapi_jobs.v1.BlockJobInfo\"4\n\x0bSnapshotEnd\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0binstance_id\x18\x02 \x01(\t\"S\n\x10WatchJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12/\n\x0cmin_interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"_\n\x11WatchJobsResponse\x12#\n\x04jobs\x18\x01 \x03(\x0b\x32\x15.qapi_jobs.v1.JobInfo\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x13\n\x0binstance_id\x18\x03 \x01(\t2\xb4\x01\n\x0cWatchService\x12T\n\x0bWatchEvents\x12 .qapi_jobs.v1.WatchEventsRequest\x1a!.qapi_jobs.v1.WatchEventsResponse0\x01\x12N\n\tWatchJobs\x12\x1e.qapi_jobs.v1.WatchJobsRequest\x1a\x1f.qapi_jobs.v1.WatchJobsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,17 +43,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTBATCH']._serialized_start=683
   _globals['_EVENTBATCH']._serialized_end=738
   _globals['_EVENTRECORD']._serialized_start=740
-  _globals['_EVENTRECORD']._serialized_end=828
-  _globals['_HEARTBEAT']._serialized_start=830
-  _globals['_HEARTBEAT']._serialized_end=922
-  _globals['_JOBSNAPSHOT']._serialized_start=924
-  _globals['_JOBSNAPSHOT']._serialized_end=1020
-  _globals['_SNAPSHOTEND']._serialized_start=1022
-  _globals['_SNAPSHOTEND']._serialized_end=1074
-  _globals['_WATCHJOBSREQUEST']._serialized_start=1076
-  _globals['_WATCHJOBSREQUEST']._serialized_end=1159
-  _globals['_WATCHJOBSRESPONSE']._serialized_start=1161
-  _globals['_WATCHJOBSRESPONSE']._serialized_end=1256
-  _globals['_WATCHSERVICE']._serialized_start=1259
-  _globals['_WATCHSERVICE']._serialized_end=1439
+  _globals['_EVENTRECORD']._serialized_end=847
+  _globals['_HEARTBEAT']._serialized_start=849
+  _globals['_HEARTBEAT']._serialized_end=941
+  _globals['_JOBSNAPSHOT']._serialized_start=943
+  _globals['_JOBSNAPSHOT']._serialized_end=1039
+  _globals['_SNAPSHOTEND']._serialized_start=1041
+  _globals['_SNAPSHOTEND']._serialized_end=1093
+  _globals['_WATCHJOBSREQUEST']._serialized_start=1095
+  _globals['_WATCHJOBSREQUEST']._serialized_end=1178
+  _globals['_WATCHJOBSRESPONSE']._serialized_start=1180
+  _globals['_WATCHJOBSRESPONSE']._serialized_end=1275
+  _globals['_WATCHSERVICE']._serialized_start=1278
+  _globals['_WATCHSERVICE']._serialized_end=1458
 # @@protoc_insertion_point(module_scope)

@@ -183,10 +183,18 @@ class EventRecord(_message.Message):
     SEQUENCE_FIELD_NUMBER: _builtins.int
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
+    SYNTHETIC_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Strictly increasing, without gaps, within one server instance."""
     instance_id: _builtins.str
     """Identifies the server instance; changes when the server restarts."""
+    synthetic: _builtins.bool
+    """True when the server made this event rather than relaying one QEMU sent
+    (qemu engine): a change it only learnt of afterwards, after taking over a
+    running daemon or reconnecting to it, or the end of a job whose daemon
+    died.  Its timestamp is when the server learnt of the change, and the
+    transitions in between were not seen.
+    """
     @_builtins.property
     def event(self) -> _service_pb2.Event:
         """The event itself, with its timestamp."""
@@ -197,10 +205,11 @@ class EventRecord(_message.Message):
         sequence: _builtins.int = ...,
         instance_id: _builtins.str = ...,
         event: _service_pb2.Event | None = ...,
+        synthetic: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "instance_id", b"instance_id", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "instance_id", b"instance_id", "sequence", b"sequence", "synthetic", b"synthetic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

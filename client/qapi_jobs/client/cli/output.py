@@ -124,9 +124,10 @@ def _timestamp(item: EventItem) -> str:
 
 
 def event_line(item: EventItem) -> str:
-    """``SEQ TIME NAME key=value ...`` for one event."""
+    """``SEQ TIME NAME key=value ...`` for one event, marked if the server made it."""
     data = " ".join(f"{key}={value}" for key, value in item.data.items())
-    return f"{item.sequence:>6} {_timestamp(item)} {item.name} {data}".rstrip()
+    mark = " (synthetic)" if item.synthetic else ""
+    return f"{item.sequence:>6} {_timestamp(item)} {item.name} {data}{mark}".rstrip()
 
 
 def resync_lines(item: Resync) -> list[str]:
@@ -144,7 +145,8 @@ def resync_lines(item: Resync) -> list[str]:
 def item_json(item: EventItem | Resync | Heartbeat) -> dict[str, Any]:
     """The ``--json`` line of a watch item."""
     if isinstance(item, EventItem):
-        return {"sequence": item.sequence, "instance_id": item.instance_id, **item.qmp()}
+        line = {"sequence": item.sequence, "instance_id": item.instance_id, **item.qmp()}
+        return line | {"synthetic": True} if item.synthetic else line
     if isinstance(item, Resync):
         return {
             "resync": {

@@ -74,6 +74,10 @@ class JobView(Protocol):
         """Wait until :attr:`change_version` exceeds ``after_version``."""
         ...
 
+    def owner_of(self, job_id: str) -> str | None:
+        """Who started ``job_id`` (opaque, see ``jobs.job.CREATOR``), kept across restarts."""
+        ...
+
 
 class JobBackend(JobView, Protocol):
     """Starts jobs, applies verbs, answers queries and serves events."""

@@ -114,6 +114,7 @@ async def make_qemu_backend(config: ServerConfig) -> QemuJobs:
             event_retention=config.event_retention,
             subscriber_max_lag=config.watch.max_lag,
             keep_daemon=config.qemu_keep_daemon,
+            limits=config.limits.jobs,
         )
         await backend.open()
     except (ValueError, OSError, DaemonError) as exc:
@@ -396,7 +397,7 @@ async def _assemble(
     owners = JobOwners(
         lambda: [info.id for info in manager.query_jobs()],
         prune_above=2 * config.limits.jobs.max_jobs,
-        stored=manager.owner_of if isinstance(manager, BuiltinJobs) else None,
+        stored=manager.owner_of,
     )
     guard = Guard(
         policy=policy,

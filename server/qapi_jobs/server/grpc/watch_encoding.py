@@ -130,7 +130,10 @@ class EventEncoder:
         frame = self._watch.get(record.seq)
         if frame is None:
             event_record = watch_pb2.EventRecord(
-                sequence=record.seq, instance_id=self.instance_id, event=self.envelope(record)
+                sequence=record.seq,
+                instance_id=self.instance_id,
+                event=self.envelope(record),
+                synthetic=record.synthetic,
             )
             frame = Frame(watch_pb2.WatchEventsResponse(event=event_record))
             self._watch.put(record.seq, frame)

@@ -73,6 +73,9 @@ class EventRecord:
     timestamp: float
     name: str
     data: Mapping[str, object]
+    synthetic: bool = False
+    """Made by the server, not sent by QEMU: a change it learnt of afterwards (a takeover, a
+    reconnection) or one QEMU can no longer report (its daemon died)."""
 
     def to_qmp(self) -> dict[str, object]:
         """The event as QMP sends it (``event``, ``data``, ``timestamp``)."""
@@ -254,14 +257,18 @@ class EventLog:
         """How many subscriptions are open."""
         return len(self._open)
 
-    def publish(self, name: str, data: Mapping[str, object]) -> EventRecord:
-        """Append an event and return the record.
+    def publish(
+        self, name: str, data: Mapping[str, object], *, synthetic: bool = False
+    ) -> EventRecord:
+        """Append an event and return the record (see :attr:`EventRecord.synthetic`).
 
         Without a journal, waiting subscribers are woken at once; with one,
         once the event is written (see :meth:`flush`).
         """
         self._issued += 1
-        record = EventRecord(self._issued, self._clock(), name, MappingProxyType(dict(data)))
+        record = EventRecord(
+            self._issued, self._clock(), name, MappingProxyType(dict(data)), synthetic
+        )
         self._ring[(record.seq - 1) % self.retention] = record
         for listener in self._listeners:
             listener(record)
@@ -480,6 +487,21 @@ class EventLog:
         ring, size = self._ring, self.retention
         return older + [_present(ring[(seq - 1) % size]) for seq in range(after_seq + 1, last + 1)]
 
+    def in_journal_only(self, seq: int) -> bool:
+        """Whether event ``seq`` is an earlier process's, held by the journal alone."""
+        return seq < self._base and self._journal is not None
+
+    async def read_journal(self, first: int, limit: int) -> list[EventRecord]:
+        """Up to ``limit`` of an earlier process's events from ``first`` on (in a thread).
+
+        Far resumes are rare but read from disk, so the loop does not wait
+        for them.  Fewer come back when compaction removed some meanwhile.
+        """
+        journal = self._journal
+        assert journal is not None
+        last = min(self._base - 1, first + limit - 1)
+        return await asyncio.to_thread(journal.read_events, first, last)
+
     def newest_first(self, chunk: int = 1000) -> Iterator[EventRecord]:
         """The retained events that subscribers can see, newest first."""
         last = self._last_seq
@@ -609,8 +631,8 @@ class Subscription:
             self._drop(f"subscriber fell {behind} events behind (limit {self._max_lag})")
         if self._next_seq < log.oldest_seq:
             self._drop("the events this subscriber needs are no longer retained")
-        if self._next_seq > log.last_seq:
-            return []
+        if self._next_seq > log.last_seq or log.in_journal_only(self._next_seq):
+            return []  # the journal's events come from next_batch, read in a thread
         batch = log.events_after(self._next_seq - 1, max_count)
         self._next_seq = batch[-1].seq + 1
         return batch
@@ -624,10 +646,22 @@ class Subscription:
             batch = self.get_nowait(max_count)
             if batch or self._closed:
                 return batch
+            if self._log.in_journal_only(self._next_seq):
+                return await self._read_journal(max_count)
             if self._log.closed:
                 self.close()
                 return []
             await self._log._waiters.wait(self._register)
+
+    async def _read_journal(self, max_count: int) -> list[EventRecord]:
+        first = self._next_seq
+        batch = await self._log.read_journal(first, max_count)
+        if self._closed:
+            return []
+        if not batch or batch[0].seq != first or batch[-1].seq != first + len(batch) - 1:
+            self._drop("the events this subscriber needs are no longer retained")
+        self._next_seq = batch[-1].seq + 1
+        return batch
 
     def __aiter__(self) -> Subscription:
         return self

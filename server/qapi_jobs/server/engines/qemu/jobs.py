@@ -61,8 +61,10 @@ from qapi_jobs.server.jobs import refusals
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.events import DEFAULT_MAX_LAG, DEFAULT_RETENTION, EventLog, Subscription
 from qapi_jobs.server.jobs.info import BlockJobInfo, JobInfo, Snapshot
+from qapi_jobs.server.jobs.job import CREATOR
+from qapi_jobs.server.jobs.limits import JobLimits
 from qapi_jobs.server.jobs.notify import ChangeCounter
-from qapi_jobs.server.jobs.status import JobStatus, JobVerb
+from qapi_jobs.server.jobs.status import COMPLETED_STATES, JobStatus, JobVerb
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +113,15 @@ class QemuJobs:
         error_window: float = ERROR_WINDOW,
         monotonic: Callable[[], float] = time.monotonic,
         keep_daemon: bool = False,
+        limits: JobLimits | None = None,
     ) -> None:
         """``command_timeout`` bounds each verb: past it the daemon counts as unavailable.
 
         ``error_window``: a job publishes at most one BLOCK_JOB_ERROR of each
         kind (operation, action) in that many seconds.  ``keep_daemon``: at
         shutdown leave the daemon and its jobs running, for the next server
-        on this data directory to take over.
+        on this data directory to take over.  ``limits``: how many jobs may
+        exist and run at once (QEMU has no such limits).
         """
         self.events = EventLog(
             retention=event_retention,
@@ -139,7 +143,8 @@ class QemuJobs:
         self._qmp: QmpClient | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._queue: deque[tuple[TrackedJob, str, Mapping[str, object]]] = deque()
+        # (job, event name, data, synthetic): synthetic events are the engine's, not QEMU's.
+        self._queue: deque[tuple[TrackedJob, str, Mapping[str, object], bool]] = deque()
         self._cleanup: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -147,6 +152,7 @@ class QemuJobs:
         self._poller: asyncio.Task[None] | None = None
         self._service_lock = ServiceLock(daemon.run_dir)
         self.keep_daemon = keep_daemon
+        self.limits = limits or JobLimits()
         self._reconciling = False
         self._journal_lock = asyncio.Lock()
         self._journal_records: list[Record] = []
@@ -212,7 +218,7 @@ class QemuJobs:
                 # Its outcome is published; QEMU may have dismissed it since (a lost 'null').
                 if job.id not in current:
                     self._queue.append(
-                        (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
+                        (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"}, True)
                     )
                 continue
             entry = current.get(job.id)
@@ -236,10 +242,15 @@ class QemuJobs:
                     job.status = JobStatus.ABORTING if job.aborted else JobStatus.PENDING
                 job.concluding = True
                 self._queue.appendleft(
-                    (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
+                    (job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"}, True)
                 )
             elif known and status is not job.status:
-                self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": status.value})
+                self._apply(
+                    job,
+                    ev.JOB_STATUS_CHANGE,
+                    {"id": job.id, "status": status.value},
+                    synthetic=True,
+                )
             else:
                 job.status = status
         for node in await qmp.execute("query-named-block-nodes"):
@@ -340,8 +351,7 @@ class QemuJobs:
             raise refusals.shutting_down()
         job_id = arguments.get("job-id", arguments.get("device"))
         async with self._lock:
-            if isinstance(job_id, str) and job_id in self._jobs:
-                raise refusals.job_id_in_use(job_id)
+            self._check_room([job_id])
             qmp = self._connection()
             try:
                 launch = await recipe(
@@ -430,9 +440,7 @@ class QemuJobs:
                 f"Transaction action '{kind}' is not supported",
                 reason="UNSUPPORTED_ACTION",
             )
-        job_id = data.get("job-id", data.get("device"))
-        if job_id in self._jobs or any(launch.job_id == job_id for launch in earlier):
-            raise refusals.job_id_in_use(str(job_id))
+        self._check_room([data.get("job-id", data.get("device"))], earlier)
         try:
             return await RECIPES[kind](
                 Kitchen(qmp, self._images, self._names, self.daemon.run_dir), data
@@ -447,8 +455,24 @@ class QemuJobs:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.command_timeout)
 
+    def _check_room(self, job_ids: list[object], earlier: Sequence[Launch] = ()) -> None:
+        """Refuse a job whose id is taken or too long, or one job more than the limits allow.
+
+        ``earlier``: the jobs of the same transaction set up before it.
+        """
+        for job_id in job_ids:
+            if isinstance(job_id, str):
+                self.limits.check_id(job_id)
+                if job_id in self._jobs or any(launch.job_id == job_id for launch in earlier):
+                    raise refusals.job_id_in_use(job_id)
+        jobs = len(self._jobs) + len(earlier)
+        running = sum(1 for job in self._jobs.values() if job.status not in COMPLETED_STATES)
+        running += len(earlier)
+        self.limits.check_room(jobs, running)
+
     def _register(self, launch: Launch) -> TrackedJob:
         # QEMU sends a new job's first events before its reply: know the id first.
+        launch.owner = CREATOR.get()
         job = TrackedJob(launch)
         self._jobs[launch.job_id] = job
         return job
@@ -489,7 +513,7 @@ class QemuJobs:
             return
         if name == ev.JOB_STATUS_CHANGE and data.get("status") == JobStatus.CONCLUDED.value:
             job.concluding = True
-        self._queue.append((job, name, data))
+        self._queue.append((job, name, data, False))
         self._drain()
 
     def _coalesce(self, job: TrackedJob, data: Mapping[str, object]) -> bool:
@@ -516,14 +540,14 @@ class QemuJobs:
         kept are closed; every later event, of any job, waits behind it.
         """
         while self._queue and self._cleanup is None and not self._reconciling:
-            job, name, data = self._queue.popleft()
+            job, name, data, synthetic = self._queue.popleft()
             status = data.get("status") if name == ev.JOB_STATUS_CHANGE else None
             if status == JobStatus.CONCLUDED.value:
-                self._start_cleanup(self._settle(job, data), f"settle:{job.id}")
+                self._start_cleanup(self._settle(job, data, synthetic), f"settle:{job.id}")
             elif status == JobStatus.NULL.value and job.launch.nodes.open:
-                self._start_cleanup(self._release(job, data), f"release:{job.id}")
+                self._start_cleanup(self._release(job, data, synthetic), f"release:{job.id}")
             else:
-                self._apply(job, name, data)
+                self._apply(job, name, data, synthetic=synthetic)
         if not self._queue and self._cleanup is None and not self._reconciling:
             self._idle.set()
 
@@ -538,8 +562,10 @@ class QemuJobs:
         self._cleanup = None
         self._drain()
 
-    def _apply(self, job: TrackedJob, name: str, data: Mapping[str, object]) -> None:
-        """Update the table from one event and publish it."""
+    def _apply(
+        self, job: TrackedJob, name: str, data: Mapping[str, object], *, synthetic: bool = False
+    ) -> None:
+        """Update the table from one event and publish it (``synthetic``: not sent by QEMU)."""
         if name == ev.JOB_STATUS_CHANGE:
             job.status = JobStatus(str(data["status"]))
             job.aborted |= job.status is JobStatus.ABORTING
@@ -547,14 +573,14 @@ class QemuJobs:
             job.progress = (int(str(data["offset"])), int(str(data["len"])))
             if name == ev.BLOCK_JOB_COMPLETED and "error" in data:
                 job.error = str(data["error"])
-        self.events.publish(name, data)
+        self.events.publish(name, data, synthetic=synthetic)
         if job.status is JobStatus.NULL and self._jobs.get(job.id) is job:
             del self._jobs[job.id]
             job.gone.set()
             self._journal_soon(dropped(job.id, self._names.upcoming))
         self._changes.bump()
 
-    async def _settle(self, job: TrackedJob, event: Mapping[str, object]) -> None:
+    async def _settle(self, job: TrackedJob, event: Mapping[str, object], synthetic: bool) -> None:
         """Close nodes and undo files of a CONCLUDED job, then publish ``concluded``.
 
         Stream and commit jobs keep their device node busy until they are
@@ -570,7 +596,7 @@ class QemuJobs:
                         job.progress = (entry["current-progress"], entry["total-progress"])
         await self._close_nodes(job, qmp)
         await job.launch.undo(None, remove_files=job.aborted)
-        self._apply(job, ev.JOB_STATUS_CHANGE, event)
+        self._apply(job, ev.JOB_STATUS_CHANGE, event, synthetic=synthetic)
         job.concluding = False
         job.settled.set()
         if job.launch.auto_dismiss or self._closing:
@@ -583,10 +609,10 @@ class QemuJobs:
             if qmp is not None and job.status is JobStatus.CONCLUDED and not job.lost:
                 await qmp.execute("job-dismiss", {"id": job.id})
 
-    async def _release(self, job: TrackedJob, event: Mapping[str, object]) -> None:
+    async def _release(self, job: TrackedJob, event: Mapping[str, object], synthetic: bool) -> None:
         """Close what a dismissed job still held open, then publish ``null``."""
         await self._close_nodes(job, self._qmp)
-        self._apply(job, ev.JOB_STATUS_CHANGE, event)
+        self._apply(job, ev.JOB_STATUS_CHANGE, event, synthetic=synthetic)
 
     @staticmethod
     async def _close_nodes(job: TrackedJob, qmp: QmpClient | None) -> None:
@@ -656,7 +682,7 @@ class QemuJobs:
         verb = JobVerb(command.split("-", 2)[-1])
         if verb is not JobVerb.DISMISS:
             raise refusals.verb_not_allowed(job.id, job.status, verb)
-        self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
+        self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"}, synthetic=True)
 
     async def job_pause(self, job_id: str) -> None:
         """job-pause, by QEMU."""
@@ -776,6 +802,11 @@ class QemuJobs:
         """Wait until :attr:`change_version` exceeds ``after_version``; return it."""
         return await self._changes.wait_beyond(after_version)
 
+    def owner_of(self, job_id: str) -> str | None:
+        """Who started ``job_id`` (kept in the journal, so across a takeover); None: nobody."""
+        job = self._jobs.get(job_id)
+        return None if job is None else job.launch.owner
+
     # -------------------------------------------------------------- faults
 
     def _on_close(self, reason: Exception) -> None:
@@ -830,20 +861,26 @@ class QemuJobs:
             return
         if status in (JobStatus.PAUSED, JobStatus.STANDBY):
             hop = JobStatus.RUNNING if status is JobStatus.PAUSED else JobStatus.READY
-            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": hop.value})
+            self._apply(
+                job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": hop.value}, synthetic=True
+            )
         if job.status not in (JobStatus.ABORTING, JobStatus.CONCLUDED):
             job.error = text
-            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "aborting"})
+            self._apply(
+                job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "aborting"}, synthetic=True
+            )
             if job.launch.block:
-                self._apply(job, ev.BLOCK_JOB_COMPLETED, job.lost_data(text))
+                self._apply(job, ev.BLOCK_JOB_COMPLETED, job.lost_data(text), synthetic=True)
         job.launch.nodes.forget()  # they died with the daemon
         await job.launch.undo(None, remove_files=job.aborted)
         if job.status is not JobStatus.CONCLUDED:
-            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"})
+            self._apply(
+                job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "concluded"}, synthetic=True
+            )
         job.settled.set()
         job.lost = True
         if job.launch.auto_dismiss:
-            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"})
+            self._apply(job, ev.JOB_STATUS_CHANGE, {"id": job.id, "status": "null"}, synthetic=True)
 
     async def _restart(self) -> None:
         """Start a new daemon, backing off while that fails; give up only at shutdown."""

@@ -1,8 +1,9 @@
 """The engine's journal: what QEMU cannot tell a server that takes over a running daemon.
 
 QEMU knows its jobs' statuses, progress and errors, but not the client's
-auto-dismiss wish, which nodes and secret objects belong to which job, or
-which files a job created (to remove if it fails).  The journal keeps that,
+auto-dismiss wish, who started each job, which nodes and secret objects
+belong to which job, or which files a job created (to remove if it
+fails).  The journal keeps that,
 and the next node number, in the private run directory, as JSON lines: a
 whole table (written to a new file, then renamed into place), followed by
 the jobs added and dropped since.  Appending is cheap where a rename over
@@ -45,6 +46,7 @@ def encode(launch: Launch) -> dict[str, Any]:
         "objects": list(launch.nodes.objects),
         "names": dict(launch.nodes.names),
         "created": [str(path) for path in launch.created],
+        "owner": launch.owner,
     }
 
 
@@ -59,6 +61,7 @@ def decode(entry: dict[str, Any]) -> Launch:
         auto_dismiss=entry["auto-dismiss"],
         nodes=OpenNodes(list(entry["nodes"]), list(entry["objects"]), dict(entry["names"])),
         created=[Path(path) for path in entry["created"]],
+        owner=entry.get("owner"),
     )
 
 

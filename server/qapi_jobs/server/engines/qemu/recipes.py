@@ -46,6 +46,8 @@ class Launch:
     nodes: OpenNodes = field(default_factory=OpenNodes)
     created: list[Path] = field(default_factory=list)
     """Files this job created: removed if the job fails or is cancelled."""
+    owner: str | None = None
+    """Who started the job (opaque to the engine, see ``jobs.job.CREATOR``)."""
 
     @property
     def block(self) -> bool:
