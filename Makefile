@@ -16,7 +16,7 @@ LISTEN ?= 127.0.0.1:50051
 DATA_DIR ?= data
 ENGINE ?= builtin
 
-.PHONY: setup client run test generate check-generated lint contracts breaking bench bench-smoke clean
+.PHONY: setup client run test qemu-next generate check-generated lint contracts breaking bench bench-smoke clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -49,6 +49,11 @@ run: $(RUN_STAMP)
 
 test: setup
 	$(BIN)/pytest
+
+# QEMU 10.0's qemu-storage-daemon beside the system's, for the qemu engine's
+# tests to run against both (see docs/qemu-engine.md).
+qemu-next:
+	.ci/qemu-next
 
 # Rebuild every generated file from qapi/: the .proto files and their lock,
 # the Python modules and stubs, and the typed client (its synchronous half

@@ -3,37 +3,48 @@
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from qapi_jobs.server.engines.builtin.paths import DataDir
 from qapi_jobs.server.engines.qemu.jobs import QemuJobs
-from qapi_jobs.server.engines.qemu.process import StorageDaemon, make_run_dir
+from qapi_jobs.server.engines.qemu.process import StorageDaemon, remove_run_dir, run_dir_for
 
 from .conftest import until
 from .images import MIB, create, same, write
 
 
 @pytest.fixture
-def run_dir() -> Iterator[Path]:
-    path = make_run_dir()
+def run_dir(qsd: str, data_dir: Path) -> Iterator[Path]:
+    path = run_dir_for(data_dir)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    # Only when the test failed before the last server stopped: no daemon outlives it.
+    pid = StorageDaemon(path, qsd).live_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+    remove_run_dir(path)
 
 
-def _backend(run_dir: Path, data_dir: Path, *, keep: bool) -> QemuJobs:
-    return QemuJobs(StorageDaemon(run_dir), DataDir(data_dir), poll_interval=0.05, keep_daemon=keep)
+@pytest.fixture
+def backend(qsd: str, run_dir: Path, data_dir: Path) -> Callable[..., QemuJobs]:
+    """Makes the servers of a test, on one data directory and daemon binary."""
+
+    def make(*, keep: bool) -> QemuJobs:
+        daemon = StorageDaemon(run_dir, qsd)
+        return QemuJobs(daemon, DataDir(data_dir), poll_interval=0.05, keep_daemon=keep)
+
+    return make
 
 
 async def test_next_server_takes_over_running_and_concluded_jobs(
-    run_dir: Path, data_dir: Path
+    backend: Callable[..., QemuJobs], data_dir: Path
 ) -> None:
     source = create(data_dir / "src.qcow2")
     write(source, 3, 0, 2 * MIB)
-    first = _backend(run_dir, data_dir, keep=True)
+    first = backend(keep=True)
     await first.open()
     events = first.subscribe()
     await first.start_job(
@@ -52,9 +63,10 @@ async def test_next_server_takes_over_running_and_concluded_jobs(
     assert first.daemon.process is not None
     pid = first.daemon.process.pid
     await first.shutdown()
-    os.kill(pid, 0)  # still running
+    os.kill(pid, 0)  # still running, in its run directory
+    assert first.daemon.socket_path.exists()
 
-    second = _backend(run_dir, data_dir, keep=False)
+    second = backend(keep=False)
     await second.open()
     try:
         assert second.daemon.adopted and second.restarts == 0
@@ -77,13 +89,14 @@ async def test_next_server_takes_over_running_and_concluded_jobs(
     assert (data_dir / "new.raw").stat().st_size == MIB
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    assert not first.daemon.run_dir.exists()  # stopped for good: nothing left for a next server
 
 
 async def test_a_job_that_concluded_unwatched_settles_on_takeover(
-    run_dir: Path, data_dir: Path
+    backend: Callable[..., QemuJobs], run_dir: Path, data_dir: Path
 ) -> None:
     create(data_dir / "src.qcow2")
-    first = _backend(run_dir, data_dir, keep=True)
+    first = backend(keep=True)
     await first.open()
     events = first.subscribe()
     await first.start_job(
@@ -92,11 +105,12 @@ async def test_a_job_that_concluded_unwatched_settles_on_takeover(
     await until(events, "m", "ready")
     await first.shutdown()
     # While no server listens, someone cancels the job hard: QEMU keeps its outcome.
-    qmp = await StorageDaemon(run_dir).adopt(StorageDaemon(run_dir).live_pid() or 0)
+    kept = StorageDaemon(run_dir, first.daemon.binary)
+    qmp = await kept.adopt(kept.live_pid() or 0)
     await qmp.execute("job-cancel", {"id": "m"})
     await qmp.close()
 
-    second = _backend(run_dir, data_dir, keep=False)
+    second = backend(keep=False)
     events = second.events.subscribe()
     await second.open()
     try:

@@ -9,20 +9,20 @@ import pytest
 
 from qapi_jobs.server.engines.backend import BuiltinJobs, JobBackend
 from qapi_jobs.server.engines.builtin import BuiltinEngine
-from qapi_jobs.server.engines.qemu.jobs import QemuJobs
+from qapi_jobs.server.engines.qemu.process import StorageDaemon, run_dir_for
 from qapi_jobs.server.jobs.errors import ErrorKind, JobError
 from qapi_jobs.server.jobs.events import EventRecord
 
-from .conftest import statuses, until, until_all
+from .conftest import ENGINES, binary_of, opened, statuses, until, until_all
 from .images import MIB, create, same, write
 
 
-@pytest.fixture(params=["builtin", "qemu"])
-async def backend(
-    request: pytest.FixtureRequest, data_dir: Path, jobs: QemuJobs
-) -> AsyncIterator[JobBackend]:
-    if request.param == "qemu":
-        yield jobs
+@pytest.fixture(params=ENGINES)
+async def backend(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[JobBackend]:
+    if request.param != "builtin":
+        daemon = StorageDaemon(run_dir_for(data_dir), binary_of(request.param))
+        async with opened(daemon, data_dir) as jobs:
+            yield jobs
         return
     builtin = BuiltinJobs(BuiltinEngine(data_dir))
     yield builtin

@@ -27,12 +27,13 @@ from .images import MIB, create, info, same, write
 
 
 @pytest.fixture
-async def server(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[JobsServer]:
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the run directory goes there
+async def server(qsd: str, data_dir: Path) -> AsyncIterator[JobsServer]:
     config = ServerConfig(
-        data_dir=data_dir, listen=("127.0.0.1:0",), engine="qemu", shutdown_grace=5.0
+        data_dir=data_dir,
+        listen=("127.0.0.1:0",),
+        engine="qemu",
+        qemu_storage_daemon=qsd,
+        shutdown_grace=5.0,
     )
     async with await build_server(config) as running:
         yield running

@@ -15,7 +15,7 @@ from qapi_jobs.server.grpc.config import ServerConfig
 from qapi_jobs.transcoder import decode_arguments, encode_event
 from qapi_jobs.v1 import job_pb2, service_pb2, service_pb2_grpc, watch_pb2, watch_pb2_grpc
 
-from .conftest import WAIT, until
+from .conftest import ENGINES, WAIT, binary_of, until
 from .images import MIB, create, same, write
 
 if TYPE_CHECKING:
@@ -25,13 +25,15 @@ if TYPE_CHECKING:
 _DRAINS = {("paused", "running"), ("standby", "ready")}
 
 
-@pytest.fixture(params=["builtin", "qemu"])
-async def server(
-    request: pytest.FixtureRequest, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[JobsServer]:
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the qemu run directory goes there
+@pytest.fixture(params=ENGINES)
+async def server(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[JobsServer]:
+    qemu = request.param != "builtin"
     config = ServerConfig(
-        data_dir=data_dir, listen=("127.0.0.1:0",), engine=request.param, shutdown_grace=5.0
+        data_dir=data_dir,
+        listen=("127.0.0.1:0",),
+        engine="qemu" if qemu else "builtin",
+        qemu_storage_daemon=binary_of(request.param) if qemu else None,
+        shutdown_grace=5.0,
     )
     async with await build_server(config) as running:
         yield running

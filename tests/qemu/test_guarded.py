@@ -30,11 +30,14 @@ def _backup(job_id: str, target: str, **members: Any) -> service_pb2.DriveBackup
 
 
 @pytest.fixture
-def config(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ServerConfig:
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the run directory goes there
+def config(qsd: str, data_dir: Path) -> ServerConfig:
     write(create(data_dir / "src.qcow2"), 7, 0, MIB)
     return ServerConfig(
-        data_dir=data_dir, listen=("127.0.0.1:0",), engine="qemu", shutdown_grace=5.0
+        data_dir=data_dir,
+        listen=("127.0.0.1:0",),
+        engine="qemu",
+        qemu_storage_daemon=qsd,
+        shutdown_grace=5.0,
     )
 
 

@@ -42,7 +42,6 @@ from qapi_jobs.server.engines.qemu.jobs import QemuJobs
 from qapi_jobs.server.engines.qemu.process import (
     DaemonError,
     StorageDaemon,
-    find_daemon,
     run_dir_for,
 )
 from qapi_jobs.server.grpc.commands import Commands
@@ -106,10 +105,9 @@ async def make_qemu_backend(config: ServerConfig) -> QemuJobs:
     journal lives with the daemon.
     """
     try:
-        binary = find_daemon(config.qemu_storage_daemon)
         data_dir = await asyncio.to_thread(_data_dir, config)
         run_dir = await asyncio.to_thread(run_dir_for, data_dir.root)
-        daemon = StorageDaemon(run_dir, binary)
+        daemon = StorageDaemon(run_dir, config.qemu_storage_daemon)
         backend = QemuJobs(
             daemon,
             data_dir,

@@ -944,7 +944,8 @@ class QemuJobs:
         # A restart in flight must end first, or the daemon it spawns would outlive us.
         await _cancel_all(self._tasks)
         await self.daemon.stop(grace=max(1.0, deadline - asyncio.get_running_loop().time()))
-        self._service_lock.release()
+        # Nothing in the run directory outlives the daemon: not left behind in /tmp.
+        await asyncio.to_thread(self._service_lock.release, remove=True)
         self.events.close()
 
 

@@ -42,7 +42,9 @@ UNKNOWN_STATUS: Final = -256
 """The exit status of an adopted daemon, which no one can know (not a signal number)."""
 _SUN_PATH_MAX: Final = 107
 _POLL: Final = 0.005
-"""Seconds between looks for the socket while the daemon starts (it needs about 20 ms)."""
+"""Seconds between tries to connect while the daemon starts (it needs about 20 ms)."""
+_LOG_TAIL: Final = 4096
+"""Bytes read from the end of the log for its last line (it grows over restarts)."""
 
 
 class DaemonError(RuntimeError):
@@ -59,27 +61,30 @@ def find_daemon(binary: str | None = None) -> str:
     return found
 
 
-def make_run_dir(parent: str | os.PathLike[str] | None = None) -> Path:
-    """A fresh private (0700) directory for the socket, pidfile and log."""
-    path = Path(tempfile.mkdtemp(prefix="qj-", dir=parent))
-    path.chmod(0o700)
-    if len(os.fsencode(path / SOCKET_NAME)) > _SUN_PATH_MAX:
-        path.rmdir()
-        raise DaemonError(f"run directory {path} is too long for a UNIX socket path")
-    return path
-
-
 def run_dir_for(data_dir: Path, parent: str | os.PathLike[str] | None = None) -> Path:
     """The private run directory that belongs to ``data_dir`` (the same one on every start).
 
     Named after a hash of the data directory's real path, so that a second
-    server on the same data directory finds it and its locks.  An existing
-    directory must be ours and 0700: in a shared ``/tmp`` someone else
-    could have made it first.
+    server on the same data directory finds it and its locks.  Only the
+    path: :meth:`ServiceLock.acquire` makes the directory.
     """
     root = Path(parent or os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     digest = hashlib.sha256(os.fsencode(os.path.realpath(data_dir))).hexdigest()[:16]
     path = root / f"qj-{digest}"
+    if len(os.fsencode(path / SOCKET_NAME)) > _SUN_PATH_MAX:
+        raise DaemonError(
+            f"run directory {path} is too long for a UNIX socket path; "
+            "set XDG_RUNTIME_DIR to a shorter directory"
+        )
+    return path
+
+
+def make_private(path: Path) -> None:
+    """Make the directory ``path`` with mode 0700, or check that it is that already (blocking).
+
+    An existing directory must be ours and 0700: in a shared ``/tmp``
+    someone else could have made it first.
+    """
     try:
         path.mkdir(mode=0o700)
     except FileExistsError:
@@ -88,34 +93,64 @@ def run_dir_for(data_dir: Path, parent: str | os.PathLike[str] | None = None) ->
             raise DaemonError(
                 f"run directory {path} is not a private directory of this user; remove it"
             ) from None
-    return path
+
+
+def remove_run_dir(run_dir: Path) -> None:
+    """Remove the run directory and what is in it, if it is there (blocking).
+
+    Only for a run directory no live daemon uses: its socket, pidfile, log,
+    journal and lock file go with it.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(run_dir)
 
 
 class ServiceLock:
     """The one-server-per-data-directory lock, held on a file in the run directory."""
 
     def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.path = run_dir / SERVICE_LOCK_NAME
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise DaemonError (blocking call: a file open)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            # flock, not lockf: it also keeps out a second server in the same process.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise DaemonError(
-                "another qapi-jobs server runs the qemu engine on this data directory"
-            ) from None
-        self._fd = fd
+        """Take the lock or raise DaemonError (blocking: file system calls).
 
-    def release(self) -> None:
-        """Drop the lock (the file stays: unlinking it would race with the next server)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        The run directory is made again if the server before removed it.  A
+        lock won on a file that server removed meanwhile is worth nothing:
+        then it starts over on a new file.
+        """
+        while True:
+            make_private(self.run_dir)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:
+                continue  # the directory was removed between the two calls
+            try:
+                # flock, not lockf: it also keeps out a second server in the same process.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise DaemonError(
+                    "another qapi-jobs server runs the qemu engine on this data directory"
+                ) from None
+            if os.fstat(fd).st_nlink > 0:
+                self._fd = fd
+                return
+            os.close(fd)
+
+    def release(self, *, remove: bool = False) -> None:
+        """Drop the lock; with ``remove``, remove the run directory first (blocking).
+
+        Removed while the lock is held, so the next server either fails to
+        take it or takes it on a file of its own (see :meth:`acquire`).
+        """
+        if self._fd is None:
+            return
+        if remove:
+            remove_run_dir(self.run_dir)
+        os.close(self._fd)
+        self._fd = None
 
 
 class ProcessHandle(Protocol):
@@ -260,10 +295,8 @@ class StorageDaemon:
         if self.running:
             raise DaemonError("qemu-storage-daemon is already running")
         self._stopping = False
-        await asyncio.to_thread(self._check_unlocked)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()  # left behind by a daemon that was killed
-        with self.log_path.open("ab") as log:
+        log = await asyncio.to_thread(self._prepare)
+        try:
             self.process = await asyncio.create_subprocess_exec(
                 self.binary,
                 "--chardev",
@@ -279,20 +312,22 @@ class StorageDaemon:
                 # outlive the server.
                 start_new_session=True,
             )
+        finally:
+            os.close(log)
         try:
             self.qmp = await asyncio.wait_for(self._connect(on_event, on_close, within), within)
         except BaseException as error:
             await self._kill()
             if isinstance(error, TimeoutError | QmpUnavailable | DaemonError):
-                raise DaemonError(self._failure_text()) from error
+                raise DaemonError(await asyncio.to_thread(self._failure_text)) from error
             raise
         return self.qmp
 
-    def _check_unlocked(self) -> None:
-        """Refuse a run directory whose pidfile a live daemon holds locked.
+    def _prepare(self) -> int:
+        """Check the run directory is free, clear a stale socket, open the log (blocking).
 
-        Checked before spawning: the second daemon would only fail on the
-        pidfile after it had replaced the first one's socket.
+        The check comes before spawning: a second daemon would only fail on
+        the pidfile after it had replaced the first one's socket.
         """
         pid = self.live_pid()
         if pid is not None:
@@ -300,6 +335,9 @@ class StorageDaemon:
                 f"another qemu-storage-daemon (pid {pid}) holds the run directory "
                 f"{self.run_dir}; stop it, or the server that owns it"
             )
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()  # left behind by a daemon that was killed
+        return os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     async def reconnect(
         self,
@@ -322,29 +360,32 @@ class StorageDaemon:
     async def _connect(
         self, on_event: EventCallback | None, on_close: CloseCallback | None, within: float
     ) -> QmpClient:
-        """Connect as soon as the daemon listens (the socket file appears just before that)."""
+        """Connect as soon as the daemon listens (it needs about 20 ms to start)."""
         process = self.process
         assert process is not None
         while True:
             if process.returncode is not None:
-                raise DaemonError(self._failure_text())
-            if self.socket_path.exists():
-                try:
-                    return await QmpClient.connect(
-                        str(self.socket_path), on_event=on_event, on_close=on_close, within=within
-                    )
-                except QmpDisconnected as error:
-                    if not isinstance(error.__cause__, ConnectionRefusedError):
-                        raise
+                raise DaemonError(await asyncio.to_thread(self._failure_text))
+            try:
+                return await QmpClient.connect(
+                    str(self.socket_path), on_event=on_event, on_close=on_close, within=within
+                )
+            except QmpDisconnected as error:
+                # No socket yet, or one that does not listen yet.
+                if not isinstance(error.__cause__, FileNotFoundError | ConnectionRefusedError):
+                    raise
             await asyncio.sleep(_POLL)
 
     def _failure_text(self) -> str:
+        """Why the daemon did not start: its status and the last line of its log (blocking)."""
         process = self.process
         status = "did not start in time"
         if process is not None and process.returncode is not None:
             status = f"exited with status {process.returncode}"
         try:
-            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - _LOG_TAIL))
+                tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
         except OSError:
             tail = []
         return f"qemu-storage-daemon {status}" + (f": {tail[0]}" if tail else "")
